@@ -1,0 +1,224 @@
+/*
+ * The library's atomic operations, all of them.
+ *
+ * Normally they are Concurrency Kit's ck_pr primitives with the ck_pr fences
+ * that give each one the order named in its name.  ThreadSanitizer cannot see
+ * ck_pr's inline assembly (it would report every lock-free handoff as a data
+ * race), so a COWTABLE_ATOMIC_BUILTINS build maps the same operations to the
+ * compiler's __atomic builtins with explicit memory orders.  The two mappings
+ * must stay equivalent: each function states the order it promises.
+ *
+ * Words holding tagged pointers are uintptr_t; bit 0 is the skip list's
+ * deletion mark.
+ */
+#ifndef CT_ATOMIC_H
+#define CT_ATOMIC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#if defined(__SANITIZE_THREAD__)
+#define CT_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define CT_TSAN 1
+#endif
+#endif
+
+#if defined(CT_TSAN) && !defined(COWTABLE_ATOMIC_BUILTINS)
+#define COWTABLE_ATOMIC_BUILTINS 1
+#endif
+
+#ifdef COWTABLE_ATOMIC_BUILTINS
+
+/* Acquire load of a tagged pointer word. */
+static inline uintptr_t ct_load_word(const uintptr_t *p)
+{
+	return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+
+/* Relaxed store of a word nobody else can see yet (a node being built). */
+static inline void ct_init_word(uintptr_t *p, uintptr_t v)
+{
+	__atomic_store_n(p, v, __ATOMIC_RELAXED);
+}
+
+/* Acquire-release CAS of a word; acquire on failure. */
+static inline bool ct_cas_word(uintptr_t *p, uintptr_t old, uintptr_t new_)
+{
+	return __atomic_compare_exchange_n(p, &old, new_, false, __ATOMIC_ACQ_REL,
+	                                   __ATOMIC_ACQUIRE);
+}
+
+/* Release OR into a word (sets a mark bit). */
+static inline void ct_or_word(uintptr_t *p, uintptr_t bits)
+{
+	(void)__atomic_fetch_or(p, bits, __ATOMIC_RELEASE);
+}
+
+static inline uint32_t ct_load_u32(const uint32_t *p) /* acquire */
+{
+	return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+
+static inline void ct_store_u32(uint32_t *p, uint32_t v) /* release */
+{
+	__atomic_store_n(p, v, __ATOMIC_RELEASE);
+}
+
+/* Acquire-release CAS; acquire on failure. */
+static inline bool ct_cas_u32(uint32_t *p, uint32_t old, uint32_t new_)
+{
+	return __atomic_compare_exchange_n(p, &old, new_, false, __ATOMIC_ACQ_REL,
+	                                   __ATOMIC_ACQUIRE);
+}
+
+/* Acquire-release fetch-and-add; returns the old value. */
+static inline uint32_t ct_faa_u32(uint32_t *p, uint32_t v)
+{
+	return __atomic_fetch_add(p, v, __ATOMIC_ACQ_REL);
+}
+
+/* Relaxed statistics counters: written by one context, read by anyone. */
+static inline int64_t ct_load_stat(const int64_t *p)
+{
+	return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+
+static inline void ct_store_stat(int64_t *p, int64_t v)
+{
+	__atomic_store_n(p, v, __ATOMIC_RELAXED);
+}
+
+/* Acquire load and release store of a pointer (the context list). */
+static inline void *ct_load_ptr(void *const *p)
+{
+	return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+
+static inline bool ct_cas_ptr(void **p, void *old, void *new_)
+{
+	return __atomic_compare_exchange_n(p, &old, new_, false, __ATOMIC_ACQ_REL,
+	                                   __ATOMIC_ACQUIRE);
+}
+
+#else /* ck_pr */
+
+#include <ck_pr.h>
+
+static inline uintptr_t ct_load_word(const uintptr_t *p)
+{
+	uintptr_t v = (uintptr_t)ck_pr_load_ptr(p);
+
+	/* Loads of the node behind the pointer stay after the pointer load. */
+	ck_pr_fence_acquire();
+	return v;
+}
+
+static inline void ct_init_word(uintptr_t *p, uintptr_t v)
+{
+	ck_pr_store_ptr((void **)p, (void *)v);
+}
+
+static inline bool ct_cas_word(uintptr_t *p, uintptr_t old, uintptr_t new_)
+{
+	bool ok;
+
+	/* The node's initialising stores become visible before its link. */
+	ck_pr_fence_atomic();
+	ck_pr_fence_release();
+	ok = ck_pr_cas_ptr(p, (void *)old, (void *)new_);
+	ck_pr_fence_acquire();
+	return ok;
+}
+
+static inline void ct_or_word(uintptr_t *p, uintptr_t bits)
+{
+	ck_pr_fence_release();
+	ck_pr_or_ptr(p, bits);
+}
+
+static inline uint32_t ct_load_u32(const uint32_t *p)
+{
+	uint32_t v = ck_pr_load_32(p);
+
+	ck_pr_fence_acquire();
+	return v;
+}
+
+static inline void ct_store_u32(uint32_t *p, uint32_t v)
+{
+	ck_pr_fence_release();
+	ck_pr_store_32(p, v);
+}
+
+static inline bool ct_cas_u32(uint32_t *p, uint32_t old, uint32_t new_)
+{
+	bool ok;
+
+	ck_pr_fence_atomic();
+	ck_pr_fence_release();
+	ok = ck_pr_cas_32(p, old, new_);
+	ck_pr_fence_acquire();
+	return ok;
+}
+
+static inline uint32_t ct_faa_u32(uint32_t *p, uint32_t v)
+{
+	uint32_t old;
+
+	ck_pr_fence_atomic();
+	ck_pr_fence_release();
+	old = ck_pr_faa_32(p, v);
+	ck_pr_fence_acquire();
+	return old;
+}
+
+static inline int64_t ct_load_stat(const int64_t *p)
+{
+	return (int64_t)ck_pr_load_64((const uint64_t *)p);
+}
+
+static inline void ct_store_stat(int64_t *p, int64_t v)
+{
+	ck_pr_store_64((uint64_t *)p, (uint64_t)v);
+}
+
+static inline void *ct_load_ptr(void *const *p)
+{
+	void *v = ck_pr_load_ptr(p);
+
+	ck_pr_fence_acquire();
+	return v;
+}
+
+static inline bool ct_cas_ptr(void **p, void *old, void *new_)
+{
+	bool ok;
+
+	ck_pr_fence_atomic();
+	ck_pr_fence_release();
+	ok = ck_pr_cas_ptr(p, old, new_);
+	ck_pr_fence_acquire();
+	return ok;
+}
+
+#endif /* COWTABLE_ATOMIC_BUILTINS */
+
+/*
+ * ThreadSanitizer does not see the grace period that ck_epoch computes inside
+ * libck.  A context announces "my earlier reads of shared nodes are done" with
+ * a release on its own epoch record when it leaves a section, and whoever
+ * frees retired nodes acquires every record first.
+ */
+#ifdef CT_TSAN
+void __tsan_acquire(void *addr);
+void __tsan_release(void *addr);
+#define ct_tsan_acquire(addr) __tsan_acquire(addr)
+#define ct_tsan_release(addr) __tsan_release(addr)
+#else
+#define ct_tsan_acquire(addr) ((void)(addr))
+#define ct_tsan_release(addr) ((void)(addr))
+#endif
+
+#endif /* CT_ATOMIC_H */

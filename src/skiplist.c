@@ -1,0 +1,198 @@
+/*
+ * The lock-free skip list (Fraser; Herlihy and Shavit): sorted singly linked
+ * lists, one per level, each a sublist of the one below.  A node is deleted
+ * from a level by setting bit 0 of its next word there (the mark), which
+ * freezes that word, and then unlinked by a CAS on its predecessor.  Marks go
+ * top-down, links bottom-up.  docs/design.md has the invariants this file
+ * relies on; the names below refer to them.
+ */
+#include "ct_internal.h"
+
+/*
+ * Search for @key with help: unlink every marked node met on the way.  On
+ * return, for each level i < max(@height, table level): preds[i] is the last
+ * node seen with a key below @key, succs[i] the first unmarked node with a
+ * key at or above it (NULL at the end).  succs[0] is the entry for @key if
+ * its key matches.
+ */
+void ct_find(struct ct_table *t, uintptr_t key, struct ct_node **preds, struct ct_node **succs,
+             unsigned int height)
+{
+	unsigned int top = ct_load_u32(&t->level);
+	struct ct_node *pred, *curr;
+	uintptr_t succ;
+	int i;
+
+	if (top < height)
+		top = height;
+retry:
+	pred = t->head;
+	for (i = (int)top - 1; i >= 0; i--) {
+		curr = ct_ptr(ct_load_word(&pred->next[i]));
+		while (curr != NULL) {
+			succ = ct_load_word(&curr->next[i]);
+			if (succ & CT_MARK) {
+				/*
+				 * Unlink curr at level i.  Fails if pred was
+				 * marked or its next changed; the path may then
+				 * be stale, so start again from the head.
+				 */
+				if (!ct_cas_word(&pred->next[i], (uintptr_t)curr, succ & ~CT_MARK))
+					goto retry;
+				curr = ct_ptr(succ);
+				continue;
+			}
+			if (curr->key >= key)
+				break;
+			pred = curr;
+			curr = ct_ptr(succ);
+		}
+		preds[i] = pred;
+		succs[i] = curr;
+	}
+}
+
+/*
+ * Search for @key without writing anything.  Marked nodes are stepped over
+ * but never become the predecessor we descend from (invariant "descend from
+ * unmarked"), so a node relinked late by its inserter cannot hide a newer
+ * entry.  Returns the first unmarked node with key @key; its count may be 0.
+ */
+struct ct_node *ct_search(struct ct_table *t, uintptr_t key)
+{
+	struct ct_node *pred = t->head, *curr;
+	uintptr_t succ;
+	int i;
+
+	for (i = (int)ct_load_u32(&t->level) - 1; i >= 0; i--) {
+		curr = ct_ptr(ct_load_word(&pred->next[i]));
+		while (curr != NULL) {
+			succ = ct_load_word(&curr->next[i]);
+			if (succ & CT_MARK) {
+				curr = ct_ptr(succ);
+				continue;
+			}
+			if (curr->key == key)
+				return curr;
+			if (curr->key > key)
+				break;
+			pred = curr;
+			curr = ct_ptr(succ);
+		}
+	}
+	return NULL;
+}
+
+void ct_raise_level(struct ct_table *t, unsigned int height)
+{
+	uint32_t level = ct_load_u32(&t->level);
+
+	/* Fails when another insert raised the level first; retry while still lower. */
+	while (level < height && !ct_cas_u32(&t->level, level, height))
+		level = ct_load_u32(&t->level);
+}
+
+/* Set the mark at every level, top-down, so "unmarked at i" implies "unmarked below i". */
+void ct_mark_tower(struct ct_node *n)
+{
+	int i;
+
+#ifdef CT_BROKEN_NO_MARK
+	/* Broken control: levels are never marked, so dead nodes stay linked. */
+	(void)n;
+	(void)i;
+	return;
+#else
+	for (i = (int)ct_node_height(n) - 1; i >= 0; i--)
+		ct_or_word(&n->next[i], CT_MARK);
+#endif
+}
+
+/*
+ * Link a published node at levels 1 and up, bottom-up, then record that its
+ * inserter is done with it.  Stops early once the node is marked: a release
+ * that dropped its last reference is tearing it down.  Whichever of the
+ * inserter and that release finishes second retires the node (design.md,
+ * "retire").
+ */
+static void ct_link_upper(struct cowtable_ctx *ctx, struct ct_node *n, struct ct_node **preds,
+                          struct ct_node **succs)
+{
+	struct ct_table *t = ctx->table;
+	unsigned int height = ct_node_height(n);
+	unsigned int i;
+	uintptr_t next;
+
+	for (i = 1; i < height; i++) {
+		for (;;) {
+			next = ct_load_word(&n->next[i]);
+			if (next & CT_MARK)
+				goto done;
+			/*
+			 * Point the new level at the current successor.  Only a
+			 * marker writes this word concurrently, so failure means
+			 * the node is being deleted: stop linking.
+			 */
+			if (next != (uintptr_t)succs[i] &&
+			    !ct_cas_word(&n->next[i], next, (uintptr_t)succs[i]))
+				goto done;
+			/*
+			 * Link at level i; the entry is already present through
+			 * level 0, so this linearizes nothing.  Fails if preds[i]
+			 * changed or was marked: search again.
+			 */
+			if (ct_cas_word(&preds[i]->next[i], (uintptr_t)succs[i], (uintptr_t)n))
+				break;
+			ct_find(t, n->key, preds, succs, height);
+			if (succs[0] != n)
+				goto done; /* marked at level 0: deleted */
+		}
+	}
+done:
+	if (height > 1 && (ct_faa_u32(&n->state, CT_LINKED) & CT_DEAD)) {
+		/* The last release came and went: unlink what we linked, then retire. */
+		ct_find(t, n->key, preds, succs, height);
+		ct_retire(ctx, n);
+	}
+}
+
+/*
+ * Publish @n at level 0 between preds[0] and succs[0], then index it.
+ * Returns false if the CAS lost a race (the caller searches again).
+ */
+bool ct_link(struct cowtable_ctx *ctx, struct ct_node *n, struct ct_node **preds,
+             struct ct_node **succs)
+{
+	unsigned int height = ct_node_height(n);
+	unsigned int i;
+
+	for (i = 0; i < height; i++)
+		ct_init_word(&n->next[i], (uintptr_t)succs[i]);
+	/*
+	 * Linearization point of a mark that creates an entry.  Fails when the
+	 * neighbourhood changed (an insert, an unlink, or preds[0] marked).
+	 */
+	if (!ct_cas_word(&preds[0]->next[0], (uintptr_t)succs[0], (uintptr_t)n))
+		return false;
+	ct_raise_level(ctx->table, height);
+	ct_link_upper(ctx, n, preds, succs);
+	return true;
+}
+
+/*
+ * The caller's release dropped @n's count to zero.  Mark every level, tell a
+ * still-linking inserter, unlink, and retire the node if the inserter is
+ * already done (otherwise the inserter retires it).
+ */
+void ct_unlink_dead(struct cowtable_ctx *ctx, struct ct_node *n)
+{
+	struct ct_node *preds[CT_MAX_LEVEL], *succs[CT_MAX_LEVEL];
+	unsigned int height = ct_node_height(n);
+	uint32_t state;
+
+	ct_mark_tower(n);
+	state = ct_faa_u32(&n->state, CT_DEAD);
+	ct_find(ctx->table, n->key, preds, succs, height);
+	if (state & CT_LINKED)
+		ct_retire(ctx, n);
+}

@@ -1,0 +1,131 @@
+/*
+ * Allocation failure at every allocation point.  One scenario (init, two
+ * contexts, a few hundred marks, shares, releases and reclaims) is run again
+ * and again, failing the 1st, 2nd, 3rd... allocation, until a run completes
+ * with no failure left to inject.  Each failed operation must return its
+ * error and change nothing (checked against a model of every key); the same
+ * operation is then retried and must succeed.  Every run ends with the
+ * allocator balanced.
+ */
+#include <stdio.h>
+
+#include "cowtable.h"
+#include "test_alloc.h"
+
+#define KEYS 300
+#define PAGE COWTABLE_PAGE_SIZE
+
+static uint32_t model[KEYS];
+
+static int fail(const char *what, uint64_t at, int k)
+{
+	printf("VIOLATION: failing allocation %llu: %s (key %d)\n", (unsigned long long)at, what,
+	       k);
+	return 0;
+}
+
+/* Every key as the model says, and the count. */
+static int state_matches(struct cowtable *t, struct cowtable_ctx *ctx)
+{
+	size_t tracked = 0;
+	uint32_t refs;
+	int k;
+
+	for (k = 0; k < KEYS; k++) {
+		refs = 0;
+		if (cowtable_lookup(ctx, (uintptr_t)k * PAGE, NULL, &refs) != (model[k] != 0) ||
+		    refs != model[k])
+			return 0;
+		tracked += model[k] != 0;
+	}
+	return cowtable_count(t) == tracked;
+}
+
+/* Runs the scenario once; returns 0 on a violation. */
+static int scenario(struct test_alloc *a, uint64_t at)
+{
+	struct cowtable_allocator al = test_allocator(a);
+	struct cowtable t;
+	struct cowtable_ctx *c[2];
+	uint64_t rng = 7;
+	int i, k, r, ret;
+
+	a->fail_at = at;
+	for (k = 0; k < KEYS; k++)
+		model[k] = 0;
+	while ((ret = cowtable_init(&t, &al)) != 0) {
+		if (ret != COWTABLE_ENOMEM || a->bytes != 0)
+			return fail("init", at, -1);
+	}
+	for (i = 0; i < 2; i++) {
+		while ((c[i] = cowtable_ctx_get(&t)) == NULL) {
+			if (a->failures == 0)
+				return fail("ctx_get returned NULL with memory", at, -1);
+		}
+	}
+	for (i = 0; i < 3 * KEYS; i++) {
+		struct cowtable_ctx *ctx = c[i & 1];
+		uint64_t x = test_rand(&rng);
+
+		k = (int)(x % KEYS);
+		if ((x >> 20) % 3 != 0) {
+			for (;;) {
+				uint64_t before = a->failures;
+
+				ret = cowtable_mark(ctx, (uintptr_t)k * PAGE, 9);
+				if (ret != COWTABLE_ENOMEM)
+					break;
+				if (a->failures == before)
+					return fail("ENOMEM with memory", at, k);
+				if (!state_matches(&t, ctx))
+					return fail("ENOMEM changed the table", at, k);
+			}
+			if (ret != (int)(model[k] == 0 ? 2 : model[k] + 1))
+				return fail("mark result", at, k);
+			model[k] = (uint32_t)ret;
+		} else {
+			r = cowtable_release(ctx, (uintptr_t)k * PAGE, NULL);
+			if (r != (model[k] == 0   ? COWTABLE_NOT_COW
+			          : model[k] == 1 ? COWTABLE_LAST
+			                          : COWTABLE_SHARED))
+				return fail("release result", at, k);
+			if (model[k] != 0)
+				model[k]--;
+		}
+		if (i % 50 == 0)
+			cowtable_reclaim(ctx); /* cached nodes get reused, new ones allocated */
+	}
+	if (!state_matches(&t, c[0]))
+		return fail("final state", at, -1);
+	cowtable_ctx_put(c[0]);
+	cowtable_ctx_put(c[1]);
+	cowtable_fini(&t);
+	if (!test_alloc_balanced(a, "alloc_failure"))
+		return fail("balance", at, -1);
+	return 1;
+}
+
+int main(void)
+{
+	struct test_alloc a;
+	uint64_t at, points = 0;
+	int passed = 0, failed = 0;
+
+	for (at = 1;; at++) {
+		if (scenario(&a, at))
+			passed++;
+		else
+			failed++;
+		if (a.failures == 0)
+			break; /* the run got past its last allocation */
+		points++;
+	}
+	printf("allocation points failed in turn: %llu (%llu allocations in a clean run)\n",
+	       (unsigned long long)points, (unsigned long long)a.calls);
+	if (points < KEYS / 2) {
+		printf("VIOLATION: too few allocation points reached\n");
+		failed++;
+	}
+	printf("%d passed, %d failed\n", passed, failed);
+	return failed == 0 ? 0 : 1;
+}

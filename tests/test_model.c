@@ -1,0 +1,209 @@
+/*
+ * Sequential semantics against a reference model.  Random operations on a
+ * small key space (so entries are born, shared, refused and killed over and
+ * over) and on a wide one (so towers grow tall), each result compared with a
+ * plain array that implements the contract in the obvious way.  Seeded and
+ * reproducible: the seed is printed and accepted back with --seed.
+ *
+ * Built against the normal library and against a variant whose counts
+ * saturate at TEST_REFS_MAX, so the overflow rule is exercised too; and
+ * against a deliberately broken variant, where it must report a MISMATCH.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cowtable.h"
+#include "test_alloc.h"
+
+#ifndef TEST_REFS_MAX
+#define TEST_REFS_MAX COWTABLE_REFS_MAX
+#endif
+
+struct model_entry {
+	uint32_t refs; /* 0: untracked */
+	cowtable_frame_t frame;
+};
+
+struct run {
+	struct cowtable table;
+	struct cowtable_ctx *ctx;
+	struct model_entry *model;
+	size_t keys;
+	size_t tracked;
+	uintptr_t base;
+	uint64_t op;
+	uint64_t seed;
+};
+
+static int mismatch(struct run *r, const char *what, long long got, long long want)
+{
+	printf("MISMATCH op #%" PRIu64 " (seed %" PRIu64 "): %s returned %lld, model says %lld\n",
+	       r->op, r->seed, what, got, want);
+	return 0;
+}
+
+static int model_mark(struct run *r, size_t k, cowtable_frame_t frame)
+{
+	struct model_entry *m = &r->model[k];
+	int want, got = cowtable_mark(r->ctx, r->base + k * COWTABLE_PAGE_SIZE, frame);
+
+	if (m->refs == 0) {
+		want = 2;
+	} else if (m->frame != frame) {
+		want = COWTABLE_EEXIST;
+	} else if (m->refs >= TEST_REFS_MAX) {
+		want = COWTABLE_EOVERFLOW;
+	} else {
+		want = (int)(m->refs + 1);
+	}
+	if (got != want)
+		return mismatch(r, "mark", got, want);
+	if (want == 2 && m->refs == 0) {
+		m->frame = frame;
+		r->tracked++;
+	}
+	if (want > 0)
+		m->refs = (uint32_t)want;
+	return 1;
+}
+
+static int model_release(struct run *r, size_t k)
+{
+	struct model_entry *m = &r->model[k];
+	cowtable_frame_t frame = 0xdead;
+	int want, got = cowtable_release(r->ctx, r->base + k * COWTABLE_PAGE_SIZE, &frame);
+
+	want = m->refs == 0 ? COWTABLE_NOT_COW : m->refs == 1 ? COWTABLE_LAST : COWTABLE_SHARED;
+	if (got != want)
+		return mismatch(r, "release", got, want);
+	if (want != COWTABLE_NOT_COW) {
+		if (frame != m->frame)
+			return mismatch(r, "release frame", (long long)frame, (long long)m->frame);
+		if (--m->refs == 0)
+			r->tracked--;
+	} else if (frame != 0xdead) {
+		return mismatch(r, "release (frame written on NOT_COW)", (long long)frame, 0xdead);
+	}
+	return 1;
+}
+
+static int model_lookup(struct run *r, size_t k)
+{
+	struct model_entry *m = &r->model[k];
+	uintptr_t vaddr = r->base + k * COWTABLE_PAGE_SIZE;
+	cowtable_frame_t frame = 0;
+	uint32_t refs = 0;
+	bool got = cowtable_lookup(r->ctx, vaddr, &frame, &refs);
+
+	if (got != (m->refs != 0))
+		return mismatch(r, "lookup", got, m->refs != 0);
+	if (cowtable_is_cow(r->ctx, vaddr) != got)
+		return mismatch(r, "is_cow", !got, got);
+	if (got && (frame != m->frame || refs != m->refs))
+		return mismatch(r, "lookup refs", refs, m->refs);
+	return 1;
+}
+
+/* One random operation on key k. */
+static int model_step(struct run *r, uint64_t *rng)
+{
+	uint64_t x = test_rand(rng);
+	size_t k = (size_t)((x >> 8) % r->keys);
+	/* Two candidate frames per key, so a mark may be refused with EEXIST. */
+	cowtable_frame_t frame = ((cowtable_frame_t)k << 1) | ((x >> 4) & (x >> 5) & 1);
+
+	r->op++;
+	switch (x & 15) {
+	case 0:
+		/* Unaligned addresses are refused and change nothing. */
+		if (cowtable_mark(r->ctx, r->base + k * COWTABLE_PAGE_SIZE + 8, frame) !=
+		    COWTABLE_EINVAL)
+			return mismatch(r, "unaligned mark", 0, COWTABLE_EINVAL);
+		if (cowtable_release(r->ctx, r->base + k * COWTABLE_PAGE_SIZE + 1, NULL) !=
+		    COWTABLE_EINVAL)
+			return mismatch(r, "unaligned release", 0, COWTABLE_EINVAL);
+		return 1;
+	case 1:
+	case 2:
+	case 3:
+		return model_lookup(r, k);
+	case 4:
+	case 5:
+	case 6:
+	case 7:
+	case 8:
+	case 9:
+		return model_mark(r, k, frame);
+	default:
+		return model_release(r, k);
+	}
+}
+
+static int run_phase(uint64_t seed, size_t keys, uint64_t ops, uintptr_t base)
+{
+	struct test_alloc alloc;
+	struct cowtable_allocator al = test_allocator(&alloc);
+	struct run r;
+	uint64_t rng = seed, i;
+	size_t k;
+	int ok = 1;
+
+	memset(&r, 0, sizeof(r));
+	r.keys = keys;
+	r.base = base;
+	r.seed = seed;
+	r.model = calloc(keys, sizeof(*r.model));
+	if (r.model == NULL || cowtable_init(&r.table, &al) != 0 ||
+	    (r.ctx = cowtable_ctx_get(&r.table)) == NULL) {
+		printf("FAIL: set-up\n");
+		return 0;
+	}
+	for (i = 0; i < ops && ok; i++) {
+		ok = model_step(&r, &rng);
+		if (ok && (i & 1023) == 0 && cowtable_count(&r.table) != r.tracked)
+			ok = mismatch(&r, "count", (long long)cowtable_count(&r.table),
+			              (long long)r.tracked);
+	}
+	/* Every key once more, then drain: the table must end empty. */
+	for (k = 0; k < keys && ok; k++)
+		ok = model_lookup(&r, k);
+	for (k = 0; k < keys && ok; k++)
+		while (ok && r.model[k].refs != 0)
+			ok = model_release(&r, k);
+	if (ok && cowtable_count(&r.table) != 0)
+		ok = mismatch(&r, "count after drain", (long long)cowtable_count(&r.table), 0);
+	cowtable_ctx_put(r.ctx);
+	cowtable_fini(&r.table);
+	if (ok && !test_alloc_balanced(&alloc, "model"))
+		ok = 0;
+	free(r.model);
+	printf("%s: %zu keys, %" PRIu64 " ops, seed %" PRIu64 ", peak %lld bytes\n",
+	       ok ? "ok" : "FAILED", keys, ops, seed, (long long)alloc.peak);
+	return ok;
+}
+
+int main(int argc, char **argv)
+{
+	uint64_t seed = 20261126, ops = 1000000;
+	int i, passed = 0, failed = 0;
+
+	for (i = 1; i + 1 < argc; i += 2) {
+		if (strcmp(argv[i], "--seed") == 0)
+			seed = strtoull(argv[i + 1], NULL, 0);
+		else if (strcmp(argv[i], "--ops") == 0)
+			ops = strtoull(argv[i + 1], NULL, 0);
+	}
+	printf("model test: seed %" PRIu64 ", refs max %llu\n", seed,
+	       (unsigned long long)TEST_REFS_MAX);
+	/* Hot: 64 keys, entries die and return constantly. */
+	run_phase(seed, 64, ops, 0x10000) ? passed++ : failed++;
+	/* Wide: 200000 keys, tall towers, long level-0 runs. */
+	run_phase(seed + 1, 200000, ops, (uintptr_t)0x7f0000000000ull) ? passed++ : failed++;
+	/* The top of the address space: keys near UINTPTR_MAX sort correctly. */
+	run_phase(seed + 2, 4096, ops / 4, UINTPTR_MAX - 4096 * COWTABLE_PAGE_SIZE + 1) ? passed++
+	                                                                                : failed++;
+	printf("%d passed, %d failed\n", passed, failed);
+	return failed == 0 ? 0 : 1;
+}
