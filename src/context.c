@@ -75,6 +75,22 @@ unsigned int ct_random_height(struct cowtable_ctx *ctx)
 	return height;
 }
 
+#ifdef CT_INJECT_DELAYS
+void ct_inject_delay(struct cowtable_ctx *ctx)
+{
+	unsigned int spins;
+
+	ctx->rng ^= ctx->rng << 13;
+	ctx->rng ^= ctx->rng >> 7;
+	ctx->rng ^= ctx->rng << 17;
+	/* One point in four waits, up to a few microseconds. */
+	if ((ctx->rng & 3) != 0)
+		return;
+	for (spins = (unsigned int)(ctx->rng >> 52); spins != 0; spins--)
+		ct_relax();
+}
+#endif
+
 struct ct_node *ct_node_alloc(struct cowtable_ctx *ctx, unsigned int height)
 {
 	struct ct_node *n = ctx->cache[height - 1];

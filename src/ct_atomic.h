@@ -205,6 +205,19 @@ static inline bool ct_cas_ptr(void **p, void *old, void *new_)
 
 #endif /* COWTABLE_ATOMIC_BUILTINS */
 
+/* Spin-wait hint. */
+static inline void ct_relax(void)
+{
+#ifdef COWTABLE_ATOMIC_BUILTINS
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#endif
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+#else
+	ck_pr_stall();
+#endif
+}
+
 /*
  * ThreadSanitizer does not see the grace period that ck_epoch computes inside
  * libck.  A context announces "my earlier reads of shared nodes are done" with

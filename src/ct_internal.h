@@ -115,6 +115,18 @@ static inline const struct ct_table *ct_table_of_const(const struct cowtable *t)
 	return (const struct ct_table *)(const void *)t->private_.words;
 }
 
+/*
+ * Fault injection for the torture tests: a build with CT_INJECT_DELAYS spins
+ * for a random while at the points between the steps of CAS sequences, which
+ * widens every race window the design has to survive.
+ */
+#ifdef CT_INJECT_DELAYS
+void ct_inject_delay(struct cowtable_ctx *ctx);
+#define CT_DELAY(ctx) ct_inject_delay(ctx)
+#else
+#define CT_DELAY(ctx) ((void)(ctx))
+#endif
+
 /* context.c */
 void ct_enter(struct cowtable_ctx *ctx);
 void ct_exit(struct cowtable_ctx *ctx);

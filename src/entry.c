@@ -21,7 +21,7 @@ static bool ct_aligned(uintptr_t vaddr)
  * One more sharer for the live entry @n.  Returns the new count, an error,
  * or 0 if @n is dead (the caller helps unlink it and inserts afresh).
  */
-static int ct_share(struct ct_node *n, cowtable_frame_t frame)
+static int ct_share(struct cowtable_ctx *ctx, struct ct_node *n, cowtable_frame_t frame)
 {
 	uint32_t refs = ct_load_u32(&n->refs);
 
@@ -40,6 +40,7 @@ static int ct_share(struct ct_node *n, cowtable_frame_t frame)
 		ct_store_u32(&n->refs, 2);
 		return 2;
 #endif
+		CT_DELAY(ctx);
 		/*
 		 * Linearization point of a mark that shares an existing entry.
 		 * Fails when a concurrent mark or release changed the count;
@@ -68,7 +69,7 @@ int cowtable_mark(struct cowtable_ctx *ctx, uintptr_t vaddr, cowtable_frame_t fr
 	for (;;) {
 		ct_find(t, vaddr, preds, succs, height);
 		if (succs[0] != NULL && succs[0]->key == vaddr) {
-			ret = ct_share(succs[0], frame);
+			ret = ct_share(ctx, succs[0], frame);
 			if (ret != 0)
 				break;
 			/* Dead but still linked: mark it fully so the next search unlinks it. */
@@ -88,6 +89,7 @@ int cowtable_mark(struct cowtable_ctx *ctx, uintptr_t vaddr, cowtable_frame_t fr
 			ct_store_u32(&n->state,
 			             (height << CT_HEIGHT_SHIFT) | (height == 1 ? CT_LINKED : 0));
 		}
+		CT_DELAY(ctx);
 		if (ct_link(ctx, n, preds, succs)) {
 			ct_count_add(ctx, 1);
 			n = NULL;
@@ -113,6 +115,7 @@ int cowtable_release(struct cowtable_ctx *ctx, uintptr_t vaddr, cowtable_frame_t
 
 	ct_enter(ctx);
 	n = ct_search(ctx->table, vaddr);
+	CT_DELAY(ctx);
 	if (n != NULL) {
 		refs = ct_load_u32(&n->refs);
 		while (refs != 0 || CT_BROKEN_RELEASE_FROM_ZERO) {
@@ -126,6 +129,7 @@ int cowtable_release(struct cowtable_ctx *ctx, uintptr_t vaddr, cowtable_frame_t
 				if (frame != NULL)
 					*frame = n->frame;
 				if (refs == 1) {
+					CT_DELAY(ctx);
 					ct_count_add(ctx, -1);
 					ct_unlink_dead(ctx, n);
 					ret = COWTABLE_LAST;
@@ -153,6 +157,7 @@ bool cowtable_lookup(struct cowtable_ctx *ctx, uintptr_t vaddr, cowtable_frame_t
 
 	ct_enter(ctx);
 	n = ct_search(ctx->table, vaddr);
+	CT_DELAY(ctx);
 	if (n != NULL) {
 		/* Linearization point of a lookup that finds the entry. */
 		r = ct_load_u32(&n->refs);

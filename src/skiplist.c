@@ -136,6 +136,7 @@ static void ct_link_upper(struct cowtable_ctx *ctx, struct ct_node *n, struct ct
 			if (next != (uintptr_t)succs[i] &&
 			    !ct_cas_word(&n->next[i], next, (uintptr_t)succs[i]))
 				goto done;
+			CT_DELAY(ctx);
 			/*
 			 * Link at level i; the entry is already present through
 			 * level 0, so this linearizes nothing.  Fails if preds[i]
@@ -149,6 +150,7 @@ static void ct_link_upper(struct cowtable_ctx *ctx, struct ct_node *n, struct ct
 		}
 	}
 done:
+	CT_DELAY(ctx);
 	if (height > 1 && (ct_faa_u32(&n->state, CT_LINKED) & CT_DEAD)) {
 		/* The last release came and went: unlink what we linked, then retire. */
 		ct_find(t, n->key, preds, succs, height);
@@ -191,7 +193,9 @@ void ct_unlink_dead(struct cowtable_ctx *ctx, struct ct_node *n)
 	uint32_t state;
 
 	ct_mark_tower(n);
+	CT_DELAY(ctx);
 	state = ct_faa_u32(&n->state, CT_DEAD);
+	CT_DELAY(ctx);
 	ct_find(ctx->table, n->key, preds, succs, height);
 	if (state & CT_LINKED)
 		ct_retire(ctx, n);
