@@ -40,8 +40,11 @@ extern "C" {
 #endif
 /* Bytes in a page; every address given to the table is a multiple of it. */
 #define COWTABLE_PAGE_SIZE ((uintptr_t)1 << COWTABLE_PAGE_SHIFT)
-/* The largest reference count; a mark beyond it returns COWTABLE_EOVERFLOW. */
-#define COWTABLE_REFS_MAX UINT32_MAX
+/*
+ * The largest reference count; a mark beyond it returns COWTABLE_EOVERFLOW.
+ * INT32_MAX so that cowtable_mark() can return every count as a positive int.
+ */
+#define COWTABLE_REFS_MAX ((uint32_t)INT32_MAX)
 
 typedef uint64_t cowtable_frame_t;
 
@@ -155,7 +158,8 @@ void cowtable_ctx_put(struct cowtable_ctx *ctx);
  * (a per-context cache serves most new entries); lock-free.
  * Ordering: a mark that returns a count >= 2 happens before any release that
  * observes the reference it added (acquire-release on the count).
- * Return: the new reference count (2 for a new entry, never 1);
+ * Return: the new reference count: 2 for a new entry, and also for a tracked
+ * page that had one sharer left; never 1;
  * COWTABLE_EINVAL if @vaddr is not page aligned; COWTABLE_EEXIST if the page
  * is tracked with another frame; COWTABLE_EOVERFLOW if its count is already
  * COWTABLE_REFS_MAX; COWTABLE_ENOMEM if a new entry was needed and the

@@ -124,15 +124,14 @@ void ct_count_add(struct cowtable_ctx *ctx, int64_t delta)
 /* Free a chain of retired nodes whose grace period has passed. */
 static void ct_free_chain(struct cowtable_ctx *ctx, struct ct_node *n, uint32_t count)
 {
-	struct cowtable_ctx *c;
 	struct ct_node *next;
 
 #ifdef CT_TSAN
+	struct cowtable_ctx *c;
+
 	/* For ThreadSanitizer: every section that could have seen them has ended. */
 	for (c = ct_load_ptr(&ctx->table->contexts); c != NULL; c = c->next)
 		ct_tsan_acquire(&c->record);
-#else
-	(void)c;
 #endif
 	for (; n != NULL; n = next) {
 		next = n->link;
@@ -188,6 +187,14 @@ void cowtable_reclaim(struct cowtable_ctx *ctx)
 			j = (ctx->open + i) % CT_BATCHES;
 			if (!ctx->batch[j].in_flight) {
 				b->in_flight = true;
+				/*
+				 * ck_epoch_call() reads the global epoch with a
+				 * plain load; the unlinks of the batch's nodes
+				 * must be visible before it, or a weakly ordered
+				 * CPU could file the batch under an epoch that a
+				 * reader holding one of them has already left.
+				 */
+				ct_fence_full();
 				ck_epoch_call(&ctx->record, &b->entry, ct_batch_done);
 				ctx->open = j;
 				break;

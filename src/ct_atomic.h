@@ -205,6 +205,16 @@ static inline bool ct_cas_ptr(void **p, void *old, void *new_)
 
 #endif /* COWTABLE_ATOMIC_BUILTINS */
 
+/* Full fence: orders earlier stores before later loads. */
+static inline void ct_fence_full(void)
+{
+#ifdef COWTABLE_ATOMIC_BUILTINS
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+#else
+	ck_pr_fence_memory();
+#endif
+}
+
 /* Spin-wait hint. */
 static inline void ct_relax(void)
 {

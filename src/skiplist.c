@@ -97,15 +97,8 @@ void ct_mark_tower(struct ct_node *n)
 {
 	int i;
 
-#ifdef CT_BROKEN_NO_MARK
-	/* Broken control: levels are never marked, so dead nodes stay linked. */
-	(void)n;
-	(void)i;
-	return;
-#else
 	for (i = (int)ct_node_height(n) - 1; i >= 0; i--)
 		ct_or_word(&n->next[i], CT_MARK);
-#endif
 }
 
 /*
