@@ -91,6 +91,28 @@ void ct_inject_delay(struct cowtable_ctx *ctx)
 }
 #endif
 
+#ifdef CT_STRESS_CHECKS
+void ct_stamp(struct ct_node *n, uint64_t stamp)
+{
+	ct_store_u64(&n->stamp, stamp);
+}
+
+void ct_check_node(struct cowtable_ctx *ctx, struct ct_node *n)
+{
+	uint64_t stamp = ct_load_u64(&n->stamp);
+	struct ct_table *t = ctx->table;
+
+	if (stamp == CT_STAMP_LIVE)
+		return;
+	/* Retired in epoch e: only a section that began in epoch e or earlier may see it. */
+	if ((stamp & 0xffffffff00000000ull) == CT_STAMP_RETIRED &&
+	    (int32_t)(ctx->record.epoch - (uint32_t)stamp) <= 0)
+		return;
+	ct_inc_stat(&t->violations);
+	ct_store_u64(&t->last_stamp, stamp);
+}
+#endif
+
 struct ct_node *ct_node_alloc(struct cowtable_ctx *ctx, unsigned int height)
 {
 	struct ct_node *n = ctx->cache[height - 1];
@@ -98,9 +120,13 @@ struct ct_node *ct_node_alloc(struct cowtable_ctx *ctx, unsigned int height)
 	if (n != NULL) {
 		ctx->cache[height - 1] = n->link;
 		ctx->cache_n--;
-		return n;
+	} else {
+		n = ct_alloc(ctx->table, ct_node_size(height));
+		if (n == NULL)
+			return NULL;
 	}
-	return ct_alloc(ctx->table, ct_node_size(height));
+	CT_STAMP(n, CT_STAMP_LIVE);
+	return n;
 }
 
 void ct_node_free(struct cowtable_ctx *ctx, struct ct_node *n)
@@ -108,6 +134,7 @@ void ct_node_free(struct cowtable_ctx *ctx, struct ct_node *n)
 	unsigned int height = ct_node_height(n);
 
 	if (ctx->cache_n < CT_CACHE_NODES) {
+		CT_STAMP(n, CT_STAMP_CACHED);
 		n->link = ctx->cache[height - 1];
 		ctx->cache[height - 1] = n;
 		ctx->cache_n++;
@@ -166,6 +193,7 @@ void ct_retire(struct cowtable_ctx *ctx, struct ct_node *n)
 	ct_free(ctx->table, n, ct_node_size(ct_node_height(n)));
 	return;
 #endif
+	CT_STAMP(n, CT_STAMP_RETIRED | ct_load_u32(&ctx->table->epoch.epoch));
 	n->link = b->head;
 	b->head = n;
 	b->n++;

@@ -96,6 +96,22 @@ static inline void *ct_load_ptr(void *const *p)
 	return __atomic_load_n(p, __ATOMIC_ACQUIRE);
 }
 
+/* Relaxed 64-bit load and store (torture stamps). */
+static inline uint64_t ct_load_u64(const uint64_t *p)
+{
+	return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+
+static inline void ct_store_u64(uint64_t *p, uint64_t v)
+{
+	__atomic_store_n(p, v, __ATOMIC_RELAXED);
+}
+
+static inline int64_t ct_inc_stat(int64_t *p) /* relaxed fetch-and-add of 1 */
+{
+	return __atomic_fetch_add(p, 1, __ATOMIC_RELAXED);
+}
+
 static inline bool ct_cas_ptr(void **p, void *old, void *new_)
 {
 	return __atomic_compare_exchange_n(p, &old, new_, false, __ATOMIC_ACQ_REL,
@@ -182,6 +198,21 @@ static inline int64_t ct_load_stat(const int64_t *p)
 static inline void ct_store_stat(int64_t *p, int64_t v)
 {
 	ck_pr_store_64((uint64_t *)p, (uint64_t)v);
+}
+
+static inline uint64_t ct_load_u64(const uint64_t *p)
+{
+	return ck_pr_load_64(p);
+}
+
+static inline void ct_store_u64(uint64_t *p, uint64_t v)
+{
+	ck_pr_store_64(p, v);
+}
+
+static inline int64_t ct_inc_stat(int64_t *p)
+{
+	return (int64_t)ck_pr_faa_64((uint64_t *)p, 1);
 }
 
 static inline void *ct_load_ptr(void *const *p)

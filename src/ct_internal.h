@@ -19,8 +19,13 @@
 #include "cowtable.h"
 #include "ct_atomic.h"
 
-/* Tallest tower.  With p = 1/4 per level, 20 levels index 4^20 entries. */
+/*
+ * Tallest tower.  With p = 1/4 per level, 20 levels index 4^20 entries.  A
+ * torture build lowers it to make insert/remove races between towers common.
+ */
+#ifndef CT_MAX_LEVEL
 #define CT_MAX_LEVEL 20
+#endif
 
 /* Largest reference count; a build for tests may lower it. */
 #ifndef CT_REFS_MAX
@@ -46,6 +51,9 @@ struct ct_node {
 	struct ct_node *link; /* retire batch or node cache; never read by searches */
 	uint32_t refs;
 	uint32_t state; /* CT_LINKED | CT_DEAD | height << CT_HEIGHT_SHIFT */
+#ifdef CT_STRESS_CHECKS
+	uint64_t stamp; /* CT_STAMP_*: what the node is, for the torture's checks */
+#endif
 	uintptr_t next[];
 };
 
@@ -72,6 +80,10 @@ struct ct_table {
 	uint32_t level;       /* levels in use, only grows; searches start there */
 	void *contexts;       /* struct cowtable_ctx list, push only */
 	ck_epoch_t epoch;
+#ifdef CT_STRESS_CHECKS
+	int64_t violations;  /* nodes seen in a state no search may see them in */
+	uint64_t last_stamp; /* the stamp of the latest such node */
+#endif
 };
 
 /*
@@ -127,6 +139,26 @@ void ct_inject_delay(struct cowtable_ctx *ctx);
 #define CT_DELAY(ctx) ((void)(ctx))
 #endif
 
+/*
+ * Torture checks (CT_STRESS_CHECKS): every node carries a stamp.  Searches
+ * check each node they touch: it must be live, or retired in an epoch no
+ * older than the one the searching section began in (a section that began
+ * after a node was retired must never reach it).  A cached or freed
+ * (poisoned) node is always a violation.
+ */
+#define CT_STAMP_LIVE    0x4c49564500000000ull /* "LIVE" */
+#define CT_STAMP_RETIRED 0x5245544900000000ull /* "RETI" | epoch of the retire */
+#define CT_STAMP_CACHED  0x4341434800000000ull /* "CACH" */
+#ifdef CT_STRESS_CHECKS
+void ct_check_node(struct cowtable_ctx *ctx, struct ct_node *n);
+void ct_stamp(struct ct_node *n, uint64_t stamp);
+#define CT_CHECK(ctx, n) ct_check_node(ctx, n)
+#define CT_STAMP(n, s)   ct_stamp(n, s)
+#else
+#define CT_CHECK(ctx, n) ((void)0)
+#define CT_STAMP(n, s)   ((void)0)
+#endif
+
 /* context.c */
 void ct_enter(struct cowtable_ctx *ctx);
 void ct_exit(struct cowtable_ctx *ctx);
@@ -138,9 +170,9 @@ void ct_count_add(struct cowtable_ctx *ctx, int64_t delta);
 void ct_maybe_reclaim(struct cowtable_ctx *ctx);
 
 /* skiplist.c */
-void ct_find(struct ct_table *t, uintptr_t key, struct ct_node **preds, struct ct_node **succs,
-             unsigned int height);
-struct ct_node *ct_search(struct ct_table *t, uintptr_t key);
+void ct_find(struct cowtable_ctx *ctx, uintptr_t key, struct ct_node **preds,
+	     struct ct_node **succs, unsigned int height);
+struct ct_node *ct_search(struct cowtable_ctx *ctx, uintptr_t key);
 void ct_raise_level(struct ct_table *t, unsigned int height);
 bool ct_link(struct cowtable_ctx *ctx, struct ct_node *n, struct ct_node **preds,
              struct ct_node **succs);

@@ -56,18 +56,16 @@ int cowtable_mark(struct cowtable_ctx *ctx, uintptr_t vaddr, cowtable_frame_t fr
 {
 	struct ct_node *preds[CT_MAX_LEVEL], *succs[CT_MAX_LEVEL];
 	struct ct_node *n = NULL;
-	struct ct_table *t;
 	unsigned int height;
 	int ret;
 
 	if (ctx == NULL || !ct_aligned(vaddr))
 		return COWTABLE_EINVAL;
-	t = ctx->table;
 	height = ct_random_height(ctx);
 
 	ct_enter(ctx);
 	for (;;) {
-		ct_find(t, vaddr, preds, succs, height);
+		ct_find(ctx, vaddr, preds, succs, height);
 		if (succs[0] != NULL && succs[0]->key == vaddr) {
 			ret = ct_share(ctx, succs[0], frame);
 			if (ret != 0)
@@ -114,7 +112,7 @@ int cowtable_release(struct cowtable_ctx *ctx, uintptr_t vaddr, cowtable_frame_t
 		return COWTABLE_EINVAL;
 
 	ct_enter(ctx);
-	n = ct_search(ctx->table, vaddr);
+	n = ct_search(ctx, vaddr);
 	CT_DELAY(ctx);
 	if (n != NULL) {
 		refs = ct_load_u32(&n->refs);
@@ -156,7 +154,7 @@ bool cowtable_lookup(struct cowtable_ctx *ctx, uintptr_t vaddr, cowtable_frame_t
 		return false;
 
 	ct_enter(ctx);
-	n = ct_search(ctx->table, vaddr);
+	n = ct_search(ctx, vaddr);
 	CT_DELAY(ctx);
 	if (n != NULL) {
 		/* Linearization point of a lookup that finds the entry. */

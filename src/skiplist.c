@@ -8,6 +8,13 @@
  */
 #include "ct_internal.h"
 
+#ifdef CT_BROKEN_NO_MARK_LEVEL0
+/* Broken control: level 0 is never marked, so a dead node stays reachable there. */
+#define CT_BROKEN_MARK_FROM 1
+#else
+#define CT_BROKEN_MARK_FROM 0
+#endif
+
 /*
  * Search for @key with help: unlink every marked node met on the way.  On
  * return, for each level i < max(@height, table level): preds[i] is the last
@@ -15,9 +22,10 @@
  * key at or above it (NULL at the end).  succs[0] is the entry for @key if
  * its key matches.
  */
-void ct_find(struct ct_table *t, uintptr_t key, struct ct_node **preds, struct ct_node **succs,
-             unsigned int height)
+void ct_find(struct cowtable_ctx *ctx, uintptr_t key, struct ct_node **preds,
+             struct ct_node **succs, unsigned int height)
 {
+	struct ct_table *t = ctx->table;
 	unsigned int top = ct_load_u32(&t->level);
 	struct ct_node *pred, *curr;
 	uintptr_t succ;
@@ -30,6 +38,7 @@ retry:
 	for (i = (int)top - 1; i >= 0; i--) {
 		curr = ct_ptr(ct_load_word(&pred->next[i]));
 		while (curr != NULL) {
+			CT_CHECK(ctx, curr);
 			succ = ct_load_word(&curr->next[i]);
 			if (succ & CT_MARK) {
 				/*
@@ -58,8 +67,9 @@ retry:
  * unmarked"), so a node relinked late by its inserter cannot hide a newer
  * entry.  Returns the first unmarked node with key @key; its count may be 0.
  */
-struct ct_node *ct_search(struct ct_table *t, uintptr_t key)
+struct ct_node *ct_search(struct cowtable_ctx *ctx, uintptr_t key)
 {
+	struct ct_table *t = ctx->table;
 	struct ct_node *pred = t->head, *curr;
 	uintptr_t succ;
 	int i;
@@ -67,6 +77,7 @@ struct ct_node *ct_search(struct ct_table *t, uintptr_t key)
 	for (i = (int)ct_load_u32(&t->level) - 1; i >= 0; i--) {
 		curr = ct_ptr(ct_load_word(&pred->next[i]));
 		while (curr != NULL) {
+			CT_CHECK(ctx, curr);
 			succ = ct_load_word(&curr->next[i]);
 			if (succ & CT_MARK) {
 				curr = ct_ptr(succ);
@@ -97,7 +108,7 @@ void ct_mark_tower(struct ct_node *n)
 {
 	int i;
 
-	for (i = (int)ct_node_height(n) - 1; i >= 0; i--)
+	for (i = (int)ct_node_height(n) - 1; i >= CT_BROKEN_MARK_FROM; i--)
 		ct_or_word(&n->next[i], CT_MARK);
 }
 
@@ -111,7 +122,6 @@ void ct_mark_tower(struct ct_node *n)
 static void ct_link_upper(struct cowtable_ctx *ctx, struct ct_node *n, struct ct_node **preds,
                           struct ct_node **succs)
 {
-	struct ct_table *t = ctx->table;
 	unsigned int height = ct_node_height(n);
 	unsigned int i;
 	uintptr_t next;
@@ -121,6 +131,16 @@ static void ct_link_upper(struct cowtable_ctx *ctx, struct ct_node *n, struct ct
 			next = ct_load_word(&n->next[i]);
 			if (next & CT_MARK)
 				goto done;
+			/*
+			 * Never link in front of an older node with our key: that
+			 * one is dead and marked (ours could only be published
+			 * after it was), and a search for the key stops at the
+			 * first unmarked node, so it would never unlink it
+			 * (invariant O).  succs[i] can be such a node when it
+			 * comes from the search made before publication.
+			 */
+			if (succs[i] != NULL && succs[i]->key == n->key)
+				goto refresh;
 			/*
 			 * Point the new level at the current successor.  Only a
 			 * marker writes this word concurrently, so failure means
@@ -137,7 +157,8 @@ static void ct_link_upper(struct cowtable_ctx *ctx, struct ct_node *n, struct ct
 			 */
 			if (ct_cas_word(&preds[i]->next[i], (uintptr_t)succs[i], (uintptr_t)n))
 				break;
-			ct_find(t, n->key, preds, succs, height);
+		refresh:
+			ct_find(ctx, n->key, preds, succs, height);
 			if (succs[0] != n)
 				goto done; /* marked at level 0: deleted */
 		}
@@ -146,7 +167,7 @@ done:
 	CT_DELAY(ctx);
 	if (height > 1 && (ct_faa_u32(&n->state, CT_LINKED) & CT_DEAD)) {
 		/* The last release came and went: unlink what we linked, then retire. */
-		ct_find(t, n->key, preds, succs, height);
+		ct_find(ctx, n->key, preds, succs, height);
 		ct_retire(ctx, n);
 	}
 }
@@ -189,7 +210,7 @@ void ct_unlink_dead(struct cowtable_ctx *ctx, struct ct_node *n)
 	CT_DELAY(ctx);
 	state = ct_faa_u32(&n->state, CT_DEAD);
 	CT_DELAY(ctx);
-	ct_find(ctx->table, n->key, preds, succs, height);
+	ct_find(ctx, n->key, preds, succs, height);
 	if (state & CT_LINKED)
 		ct_retire(ctx, n);
 }
