@@ -83,10 +83,10 @@ void ct_inject_delay(struct cowtable_ctx *ctx)
 	ctx->rng ^= ctx->rng << 13;
 	ctx->rng ^= ctx->rng >> 7;
 	ctx->rng ^= ctx->rng << 17;
-	/* One point in four waits, up to a few microseconds. */
+	/* One point in four waits, up to 255 pause instructions. */
 	if ((ctx->rng & 3) != 0)
 		return;
-	for (spins = (unsigned int)(ctx->rng >> 52); spins != 0; spins--)
+	for (spins = (unsigned int)(ctx->rng >> 56); spins != 0; spins--)
 		ct_relax();
 }
 #endif

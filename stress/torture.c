@@ -48,10 +48,10 @@
 #error "the torture needs a library built with CT_STRESS_CHECKS"
 #endif
 
-#define PAGE COWTABLE_PAGE_SIZE
-#define HELD_MAX 256
+#define PAGE         COWTABLE_PAGE_SIZE
+#define HELD_MAX     256
 #define EXCHANGE_MAX 4096
-#define POOL_FRAMES (1u << 20)
+#define POOL_FRAMES  (1u << 20)
 
 enum mode { MODE_HOLDER, MODE_ANON };
 enum op { OP_MARK, OP_RELEASE, OP_LOOKUP, OP_HANDOFF, OP_COUNT };
@@ -67,6 +67,7 @@ struct config {
 	uint64_t alloc_fail;
 	unsigned int stall_ms;
 	double check_every, watchdog;
+	int keep_going; /* report every violation instead of stopping at the first */
 };
 
 struct tally {
@@ -121,6 +122,13 @@ static void violation(const char *fmt, ...)
 		fflush(stdout);
 		va_end(ap);
 	}
+	if (!cfg.keep_going) {
+		/* The table may be corrupt now: stop before it crashes the harness. */
+		printf("VERDICT: FAIL (stopped at the first violation, seed %" PRIu64 ")\n",
+		       cfg.seed);
+		fflush(stdout);
+		_exit(1);
+	}
 }
 
 static double now(void)
@@ -151,8 +159,9 @@ static cowtable_frame_t pool_get(struct worker *w)
 		while (word != ~0ull) {
 			bit = ~word & (word + 1); /* lowest clear bit */
 			if (__atomic_compare_exchange_n(&pool[j], &word, word | bit, 0,
-							__ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
-				return (cowtable_frame_t)j * 64 + (cowtable_frame_t)__builtin_ctzll(bit) + 1;
+			                                __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+				return (cowtable_frame_t)j * 64 +
+				       (cowtable_frame_t)__builtin_ctzll(bit) + 1;
 		}
 	}
 	return 0; /* the pool is exhausted: no frame 0 is ever used */
@@ -164,7 +173,7 @@ static void pool_put(cowtable_frame_t frame, const char *who)
 
 	if (frame == 0 || f >= POOL_FRAMES) {
 		violation("%s returned frame %llu, which the pool never gave out", who,
-			  (unsigned long long)frame);
+		          (unsigned long long)frame);
 		return;
 	}
 	if ((__atomic_fetch_and(&pool[f / 64], ~bit, __ATOMIC_ACQ_REL) & bit) == 0)
@@ -213,7 +222,7 @@ static void release_held(struct worker *w, struct cowtable_ctx *ctx, unsigned in
 	}
 	if (frame != h.frame)
 		violation("release of page %u returned frame %llu, held %llu", h.key,
-			  (unsigned long long)frame, (unsigned long long)h.frame);
+		          (unsigned long long)frame, (unsigned long long)h.frame);
 	w->tally[h.key].releases++;
 	if (r == COWTABLE_LAST) {
 		w->tally[h.key].lasts++;
@@ -272,7 +281,7 @@ static void holder_lookup(struct worker *w, struct cowtable_ctx *ctx)
 		if (!cowtable_lookup(ctx, vaddr_of(key), &frame, &refs) ||
 		    frame != w->held[i].frame || refs == 0)
 			violation("a holder of page %u looked it up: frame %llu refs %u", key,
-				  (unsigned long long)frame, refs);
+			          (unsigned long long)frame, refs);
 		if (!cowtable_is_cow(ctx, vaddr_of(key)))
 			violation("a holder of page %u was told it is not COW", key);
 		return;
@@ -315,7 +324,7 @@ static void anon_op(struct worker *w, struct cowtable_ctx *ctx, enum op op)
 			w->tally[key].lasts += r == COWTABLE_LAST;
 			if (frame != anon_frame(key))
 				violation("release of page %u returned frame %llu", key,
-					  (unsigned long long)frame);
+				          (unsigned long long)frame);
 		} else if (r != COWTABLE_NOT_COW) {
 			violation("release of page %u returned %d", key, r);
 		}
@@ -324,7 +333,7 @@ static void anon_op(struct worker *w, struct cowtable_ctx *ctx, enum op op)
 		if (cowtable_lookup(ctx, vaddr_of(key), &frame, &refs) &&
 		    (refs == 0 || frame != anon_frame(key)))
 			violation("lookup of page %u: frame %llu refs %u", key,
-				  (unsigned long long)frame, refs);
+			          (unsigned long long)frame, refs);
 		break;
 	}
 }
@@ -436,17 +445,17 @@ static void check_structure(const char *when)
 			word = n->next[i];
 			if (word & CT_MARK)
 				violation("%s: marked node %#lx reachable at level %d", when,
-					  (unsigned long)n->key, i);
+				          (unsigned long)n->key, i);
 			if (n->stamp != CT_STAMP_LIVE || n->refs == 0)
 				violation("%s: node %#lx at level %d: stamp %#llx refs %u", when,
-					  (unsigned long)n->key, i, (unsigned long long)n->stamp,
-					  n->refs);
+				          (unsigned long)n->key, i, (unsigned long long)n->stamp,
+				          n->refs);
 			if ((int)ct_node_height(n) <= i)
 				violation("%s: node %#lx of height %u linked at level %d", when,
-					  (unsigned long)n->key, ct_node_height(n), i);
+				          (unsigned long)n->key, ct_node_height(n), i);
 			if (ct_ptr(word) != NULL && ct_ptr(word)->key <= n->key)
 				violation("%s: level %d out of order at %#lx", when, i,
-					  (unsigned long)n->key);
+				          (unsigned long)n->key);
 			if (i == 0) {
 				len0++;
 				continue;
@@ -456,26 +465,37 @@ static void check_structure(const char *when)
 				below = ct_ptr(below->next[0]);
 			if (below == NULL)
 				violation("%s: node %#lx at level %d is not on level 0", when,
-					  (unsigned long)n->key, i);
+				          (unsigned long)n->key, i);
 		}
 	}
 	if (len0 != cowtable_count(&table))
 		violation("%s: level 0 holds %zu nodes, count says %zu", when, len0,
-			  cowtable_count(&table));
+		          cowtable_count(&table));
 	if (t->violations != 0) {
 		violation("%s: %lld nodes seen by a search after their retirement or free "
-			  "(last stamp %#llx)",
-			  when, (long long)t->violations, (unsigned long long)t->last_stamp);
+		          "(last stamp %#llx)",
+		          when, (long long)t->violations, (unsigned long long)t->last_stamp);
 		t->violations = 0;
 	}
 }
 
+/* Waits for every worker to stop between operations; a worker stuck inside one is a livelock. */
 static void pause_all(void)
 {
+	struct timespec deadline;
+
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += (time_t)cfg.watchdog + 1;
 	pthread_mutex_lock(&pause_lock);
 	__atomic_store_n(&pause_wanted, 1, __ATOMIC_RELEASE);
-	while (paused + finished < cfg.threads)
-		pthread_cond_wait(&pause_cond, &pause_lock);
+	while (paused + finished < cfg.threads) {
+		if (pthread_cond_timedwait(&pause_cond, &pause_lock, &deadline) == ETIMEDOUT) {
+			cfg.keep_going = 0;
+			violation("%u of %u workers did not finish an operation within %.0f s: "
+			          "livelock or deadlock",
+			          cfg.threads - paused - finished, cfg.threads, cfg.watchdog);
+		}
+	}
 	pthread_mutex_unlock(&pause_lock);
 }
 
@@ -535,15 +555,16 @@ static void final_checks(int64_t *lives)
 		/* Holder mode leaves nothing to drain; anon mode drains here. */
 		while ((r = cowtable_release(ctx, vaddr_of(k), NULL)) != COWTABLE_NOT_COW) {
 			if (cfg.mode == MODE_HOLDER)
-				violation("page %u still tracked after every holder released it", k);
+				violation("page %u still tracked after every holder released it",
+				          k);
 			sum.releases++;
 			sum.lasts += r == COWTABLE_LAST;
 		}
 		*lives += sum.lasts;
 		if (sum.lasts != sum.releases - sum.marks)
 			violation("page %u: %lld LAST results, %lld releases - %lld marks", k,
-				  (long long)sum.lasts, (long long)sum.releases,
-				  (long long)sum.marks);
+			          (long long)sum.lasts, (long long)sum.releases,
+			          (long long)sum.marks);
 	}
 	cowtable_barrier(ctx);
 	check_structure("end");
@@ -551,7 +572,7 @@ static void final_checks(int64_t *lives)
 		violation("%zu entries left at the end", cowtable_count(&table));
 	if (pending_nodes() != 0)
 		violation("%lld retired nodes still pending after every barrier",
-			  (long long)pending_nodes());
+		          (long long)pending_nodes());
 	if (cfg.mode == MODE_HOLDER) {
 		uint64_t missing = 0;
 
@@ -568,7 +589,7 @@ static void usage(void)
 	printf("usage: cowtable_torture [--threads N] [--seconds S | --ops N] [--keys K]\n"
 	       "  [--hot H] [--hot-pct P] [--mix mark:release:lookup:handoff]\n"
 	       "  [--mode holder|anon] [--seed S] [--alloc-fail N] [--stall-ms M]\n"
-	       "  [--check-every S] [--watchdog S]\n");
+	       "  [--check-every S] [--watchdog S] [--keep-going 0|1]\n");
 	exit(2);
 }
 
@@ -576,9 +597,16 @@ static void parse(int argc, char **argv)
 {
 	int i;
 
-	cfg = (struct config){.threads = 4, .seconds = 10, .keys = 4096, .hot = 4,
-			      .hot_pct = 50, .mix = {30, 30, 30, 10}, .mode = MODE_HOLDER,
-			      .seed = (uint64_t)time(NULL), .check_every = 2, .watchdog = 30};
+	cfg = (struct config){.threads = 4,
+	                      .seconds = 10,
+	                      .keys = 4096,
+	                      .hot = 4,
+	                      .hot_pct = 50,
+	                      .mix = {30, 30, 30, 10},
+	                      .mode = MODE_HOLDER,
+	                      .seed = (uint64_t)time(NULL),
+	                      .check_every = 2,
+	                      .watchdog = 30};
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 
@@ -597,9 +625,8 @@ static void parse(int argc, char **argv)
 			cfg.hot = (unsigned int)atoi(v);
 		else if (!strcmp(a, "--hot-pct"))
 			cfg.hot_pct = (unsigned int)atoi(v);
-		else if (!strcmp(a, "--mix") &&
-			 sscanf(v, "%u:%u:%u:%u", &cfg.mix[0], &cfg.mix[1], &cfg.mix[2],
-				&cfg.mix[3]) == 4)
+		else if (!strcmp(a, "--mix") && sscanf(v, "%u:%u:%u:%u", &cfg.mix[0], &cfg.mix[1],
+		                                       &cfg.mix[2], &cfg.mix[3]) == 4)
 			;
 		else if (!strcmp(a, "--mode") && (!strcmp(v, "holder") || !strcmp(v, "anon")))
 			cfg.mode = !strcmp(v, "anon") ? MODE_ANON : MODE_HOLDER;
@@ -613,6 +640,8 @@ static void parse(int argc, char **argv)
 			cfg.check_every = atof(v);
 		else if (!strcmp(a, "--watchdog"))
 			cfg.watchdog = atof(v);
+		else if (!strcmp(a, "--keep-going"))
+			cfg.keep_going = atoi(v);
 		else
 			usage();
 	}
@@ -675,12 +704,9 @@ int main(int argc, char **argv)
 			prev_ops = ops;
 			last_progress = t;
 		} else if (t - last_progress > cfg.watchdog) {
+			cfg.keep_going = 0;
 			violation("no operation completed for %.0f s: livelock or deadlock",
-				  cfg.watchdog);
-			printf("VERDICT: FAIL (%llu violations, seed %" PRIu64 ")\n",
-			       (unsigned long long)violations, cfg.seed);
-			fflush(stdout);
-			_exit(1);
+			          cfg.watchdog);
 		}
 		if (t - last_print >= 1.0) {
 			last_print = t;
