@@ -246,6 +246,79 @@ void cowtable_reclaim(struct cowtable_ctx *ctx);
  */
 void cowtable_barrier(struct cowtable_ctx *ctx);
 
+/*
+ * Range operations.  Each walks its pages in ascending address order and
+ * works in batches of 32 pages per epoch section, so a long range does not
+ * hold back reclamation for other contexts: the most another context waits
+ * for is one batch.  Concurrent single-page operations on the same pages keep
+ * every rule above (one LAST per entry lifetime, no resurrection).
+ */
+
+/**
+ * cowtable_mark_range() - cowtable_mark() for @npages consecutive pages.
+ * @start: the first page; page i is @start + i * COWTABLE_PAGE_SIZE.
+ * @frames: the frame of each page, @npages of them.
+ * @marked: set to the number of pages marked before the first error (all
+ *          of them on success); may be NULL.
+ *
+ * Each page gets cowtable_mark()'s semantics, in ascending order; the search
+ * for page i + 1 starts where page i was found or linked (a finger), so a run
+ * costs O(1) amortized per page rather than O(log n).  On an error, pages
+ * before it stay marked (undo them with cowtable_release_range()), the page
+ * that failed and those after it are unchanged.
+ *
+ * Context: as cowtable_mark(); may call the allocator once per new entry.
+ * Return: 0; or the first error of cowtable_mark() (COWTABLE_EEXIST,
+ * COWTABLE_EOVERFLOW, COWTABLE_ENOMEM); COWTABLE_EINVAL, with nothing done,
+ * if @start is not page aligned, @npages is 0, @frames is NULL or the range
+ * wraps past the top of the address space.
+ */
+int cowtable_mark_range(struct cowtable_ctx *ctx, uintptr_t start, size_t npages,
+                        const cowtable_frame_t *frames, size_t *marked);
+
+/* Called for each page whose last reference cowtable_release_range() dropped. */
+typedef void cowtable_last_fn(uintptr_t vaddr, cowtable_frame_t frame, void *arg);
+
+/**
+ * cowtable_release_range() - cowtable_release() for every tracked page in
+ * [@start, @end).
+ * @last: called, outside any epoch section and in ascending order, with each
+ *        page whose last reference this call dropped and its frame, which the
+ *        caller now owns (free it or reuse it); may be NULL.
+ *
+ * Drops one reference of every page tracked in the range when the walk
+ * reaches it, in ascending order.  A page marked or released concurrently is
+ * handled as if the two calls ran in some order; a page first tracked after
+ * the walk passed its address is left alone.  @last may call cowtable
+ * functions, with this context too.
+ *
+ * Context: as cowtable_release(); never calls the allocator's alloc.
+ * Return: the number of pages it released (SHARED or LAST); 0 if @end <=
+ * @start or @ctx is NULL.
+ */
+size_t cowtable_release_range(struct cowtable_ctx *ctx, uintptr_t start, uintptr_t end,
+                              cowtable_last_fn *last, void *arg);
+
+/* Visitor for cowtable_foreach(); return false to stop. */
+typedef bool cowtable_visit_fn(uintptr_t vaddr, cowtable_frame_t frame, uint32_t refs, void *arg);
+
+/**
+ * cowtable_foreach() - visit the tracked pages in [@start, @end) in
+ * ascending order.
+ *
+ * Weakly consistent: every entry present for the whole call is visited once;
+ * entries created or removed during the call may or may not be.  @visit gets
+ * copies (address, frame, count at the moment it was read), never a pointer
+ * into the table, and runs outside any epoch section: it may block or call
+ * cowtable functions, with this context too.
+ *
+ * Context: as cowtable_lookup(), plus whatever @visit does.
+ * Return: the number of entries visited (including the one whose visit
+ * returned false); 0 if @end <= @start, @visit is NULL or @ctx is NULL.
+ */
+size_t cowtable_foreach(struct cowtable_ctx *ctx, uintptr_t start, uintptr_t end,
+                        cowtable_visit_fn *visit, void *arg);
+
 #ifdef __cplusplus
 }
 #endif

@@ -117,6 +117,18 @@ struct cowtable_ctx {
 	struct ct_batch batch[CT_BATCHES];
 };
 
+/*
+ * What a run of operations inside one epoch section carries from one page to
+ * the next: the last search's predecessors (a finger for the next, larger
+ * key) and a node allocated for a page that turned out not to need it.
+ */
+struct ct_cursor {
+	struct ct_node *preds[CT_MAX_LEVEL];
+	struct ct_node *succs[CT_MAX_LEVEL];
+	unsigned int finger; /* levels of preds[] usable as a finger; 0: none */
+	struct ct_node *spare;
+};
+
 static inline struct ct_table *ct_table_of(struct cowtable *t)
 {
 	return (struct ct_table *)(void *)t->private_.words;
@@ -169,14 +181,21 @@ void ct_retire(struct cowtable_ctx *ctx, struct ct_node *n);
 void ct_count_add(struct cowtable_ctx *ctx, int64_t delta);
 void ct_maybe_reclaim(struct cowtable_ctx *ctx);
 
+/* entry.c */
+int ct_mark_locked(struct cowtable_ctx *ctx, struct ct_cursor *cur, uintptr_t vaddr,
+		   cowtable_frame_t frame);
+int ct_release_node(struct cowtable_ctx *ctx, struct ct_node *n, cowtable_frame_t *frame,
+		    struct ct_cursor *cur);
+
 /* skiplist.c */
-void ct_find(struct cowtable_ctx *ctx, uintptr_t key, struct ct_node **preds,
-	     struct ct_node **succs, unsigned int height);
+unsigned int ct_find(struct cowtable_ctx *ctx, uintptr_t key, struct ct_node **preds,
+		     struct ct_node **succs, unsigned int height, unsigned int finger);
 struct ct_node *ct_search(struct cowtable_ctx *ctx, uintptr_t key);
 void ct_raise_level(struct ct_table *t, unsigned int height);
 bool ct_link(struct cowtable_ctx *ctx, struct ct_node *n, struct ct_node **preds,
              struct ct_node **succs);
 void ct_mark_tower(struct ct_node *n);
-void ct_unlink_dead(struct cowtable_ctx *ctx, struct ct_node *n);
+unsigned int ct_unlink_dead(struct cowtable_ctx *ctx, struct ct_node *n, struct ct_node **preds,
+			    unsigned int finger);
 
 #endif /* CT_INTERNAL_H */

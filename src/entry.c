@@ -52,26 +52,30 @@ static int ct_share(struct cowtable_ctx *ctx, struct ct_node *n, cowtable_frame_
 	}
 }
 
-int cowtable_mark(struct cowtable_ctx *ctx, uintptr_t vaddr, cowtable_frame_t frame)
+/*
+ * cowtable_mark() inside an epoch section.  @cur carries the finger and a
+ * spare node between the pages of a range; its preds/succs are left as the
+ * last search found them, with the new node as the finger where it is linked.
+ */
+int ct_mark_locked(struct cowtable_ctx *ctx, struct ct_cursor *cur, uintptr_t vaddr,
+                   cowtable_frame_t frame)
 {
-	struct ct_node *preds[CT_MAX_LEVEL], *succs[CT_MAX_LEVEL];
-	struct ct_node *n = NULL;
-	unsigned int height;
+	struct ct_node *n = cur->spare;
+	unsigned int height = n != NULL ? ct_node_height(n) : ct_random_height(ctx);
+	unsigned int finger = cur->finger, filled, i;
 	int ret;
 
-	if (ctx == NULL || !ct_aligned(vaddr))
-		return COWTABLE_EINVAL;
-	height = ct_random_height(ctx);
-
-	ct_enter(ctx);
 	for (;;) {
-		ct_find(ctx, vaddr, preds, succs, height);
-		if (succs[0] != NULL && succs[0]->key == vaddr) {
-			ret = ct_share(ctx, succs[0], frame);
+		filled = ct_find(ctx, vaddr, cur->preds, cur->succs, height, finger);
+		if (filled > cur->finger)
+			cur->finger = filled;
+		finger = 0;
+		if (cur->succs[0] != NULL && cur->succs[0]->key == vaddr) {
+			ret = ct_share(ctx, cur->succs[0], frame);
 			if (ret != 0)
 				break;
 			/* Dead but still linked: mark it fully so the next search unlinks it. */
-			ct_mark_tower(succs[0]);
+			ct_mark_tower(cur->succs[0]);
 			continue;
 		}
 		if (n == NULL) {
@@ -80,32 +84,88 @@ int cowtable_mark(struct cowtable_ctx *ctx, uintptr_t vaddr, cowtable_frame_t fr
 				ret = COWTABLE_ENOMEM;
 				break;
 			}
-			n->key = vaddr;
-			n->frame = frame;
-			ct_store_u32(&n->refs, 2);
-			/* A one-level node has nothing left to link once published. */
-			ct_store_u32(&n->state,
-			             (height << CT_HEIGHT_SHIFT) | (height == 1 ? CT_LINKED : 0));
 		}
+		n->key = vaddr;
+		n->frame = frame;
+		ct_store_u32(&n->refs, 2);
+		/* A one-level node has nothing left to link once published. */
+		ct_store_u32(&n->state,
+		             (height << CT_HEIGHT_SHIFT) | (height == 1 ? CT_LINKED : 0));
 		CT_DELAY(ctx);
-		if (ct_link(ctx, n, preds, succs)) {
+		if (ct_link(ctx, n, cur->preds, cur->succs)) {
 			ct_count_add(ctx, 1);
+			/* The next, larger key starts from the new node where it is linked. */
+			for (i = 0; i < height; i++)
+				cur->preds[i] = n;
 			n = NULL;
 			ret = 2;
 			break;
 		}
 	}
+	cur->spare = n;
+	return ret;
+}
+
+int cowtable_mark(struct cowtable_ctx *ctx, uintptr_t vaddr, cowtable_frame_t frame)
+{
+	struct ct_cursor cur;
+	int ret;
+
+	if (ctx == NULL || !ct_aligned(vaddr))
+		return COWTABLE_EINVAL;
+	cur.finger = 0;
+	cur.spare = NULL;
+	ct_enter(ctx);
+	ret = ct_mark_locked(ctx, &cur, vaddr, frame);
 	ct_exit(ctx);
-	if (n != NULL)
-		ct_node_free(ctx, n); /* never published: no grace period needed */
+	if (cur.spare != NULL)
+		ct_node_free(ctx, cur.spare); /* never published: no grace period needed */
 	ct_maybe_reclaim(ctx);
 	return ret;
+}
+
+/*
+ * Drop one reference of @n, inside an epoch section.  Returns SHARED, LAST or
+ * NOT_COW (the entry was already dead).  @cur, if given, is a finger for the
+ * search that unlinks a dead node.
+ */
+int ct_release_node(struct cowtable_ctx *ctx, struct ct_node *n, cowtable_frame_t *frame,
+                    struct ct_cursor *cur)
+{
+	uint32_t refs = ct_load_u32(&n->refs);
+
+	while (refs != 0 || CT_BROKEN_RELEASE_FROM_ZERO) {
+		/*
+		 * Linearization point of a release.  Fails when a concurrent
+		 * mark or release changed the count; retry with the new value.
+		 * A count of 0 is never decremented: that entry is already gone.
+		 */
+		if (ct_cas_u32(&n->refs, refs, refs - 1)) {
+			if (frame != NULL)
+				*frame = n->frame;
+			if (refs != 1)
+				return COWTABLE_SHARED;
+			CT_DELAY(ctx);
+			ct_count_add(ctx, -1);
+			if (cur != NULL) {
+				unsigned int filled =
+				        ct_unlink_dead(ctx, n, cur->preds, cur->finger);
+
+				if (filled > cur->finger)
+					cur->finger = filled;
+			} else {
+				ct_unlink_dead(ctx, n, NULL, 0);
+			}
+			return COWTABLE_LAST;
+		}
+		refs = ct_load_u32(&n->refs);
+	}
+	return COWTABLE_NOT_COW;
 }
 
 int cowtable_release(struct cowtable_ctx *ctx, uintptr_t vaddr, cowtable_frame_t *frame)
 {
 	struct ct_node *n;
-	uint32_t refs;
 	int ret = COWTABLE_NOT_COW;
 
 	if (ctx == NULL || !ct_aligned(vaddr))
@@ -114,31 +174,8 @@ int cowtable_release(struct cowtable_ctx *ctx, uintptr_t vaddr, cowtable_frame_t
 	ct_enter(ctx);
 	n = ct_search(ctx, vaddr);
 	CT_DELAY(ctx);
-	if (n != NULL) {
-		refs = ct_load_u32(&n->refs);
-		while (refs != 0 || CT_BROKEN_RELEASE_FROM_ZERO) {
-			/*
-			 * Linearization point of a release.  Fails when a
-			 * concurrent mark or release changed the count; retry
-			 * with the new value.  A count of 0 is never
-			 * decremented: that entry is already gone.
-			 */
-			if (ct_cas_u32(&n->refs, refs, refs - 1)) {
-				if (frame != NULL)
-					*frame = n->frame;
-				if (refs == 1) {
-					CT_DELAY(ctx);
-					ct_count_add(ctx, -1);
-					ct_unlink_dead(ctx, n);
-					ret = COWTABLE_LAST;
-				} else {
-					ret = COWTABLE_SHARED;
-				}
-				break;
-			}
-			refs = ct_load_u32(&n->refs);
-		}
-	}
+	if (n != NULL)
+		ret = ct_release_node(ctx, n, frame, NULL);
 	ct_exit(ctx);
 	ct_maybe_reclaim(ctx);
 	return ret;

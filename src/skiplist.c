@@ -21,22 +21,45 @@
  * node seen with a key below @key, succs[i] the first unmarked node with a
  * key at or above it (NULL at the end).  succs[0] is the entry for @key if
  * its key matches.
+ *
+ * @finger > 0 says preds[0..finger-1] hold the predecessors of a smaller key
+ * found earlier in the same epoch section (a range operation walking up).
+ * If @finger >= @height, only levels below @height are searched, each
+ * starting from its finger when that is further right, so a sorted run costs
+ * O(1) amortized per key.  A finger is used only while its next word at its
+ * level reads unmarked (it is then still linked there, like any predecessor
+ * we descend from); otherwise, and after any failed CAS, the search restarts
+ * from the head over every level.  Returns how many levels it filled.
  */
-void ct_find(struct cowtable_ctx *ctx, uintptr_t key, struct ct_node **preds,
-             struct ct_node **succs, unsigned int height)
+unsigned int ct_find(struct cowtable_ctx *ctx, uintptr_t key, struct ct_node **preds,
+                     struct ct_node **succs, unsigned int height, unsigned int finger)
 {
 	struct ct_table *t = ctx->table;
 	unsigned int top = ct_load_u32(&t->level);
-	struct ct_node *pred, *curr;
+	struct ct_node *pred, *curr, *f;
 	uintptr_t succ;
 	int i;
 
 	if (top < height)
 		top = height;
+	if (finger >= height)
+		top = height;
+	else
+		finger = 0;
 retry:
 	pred = t->head;
 	for (i = (int)top - 1; i >= 0; i--) {
-		curr = ct_ptr(ct_load_word(&pred->next[i]));
+		f = finger ? preds[i] : NULL;
+		if (f != NULL && f != t->head && f->key < key &&
+		    (pred == t->head || f->key > pred->key)) {
+			succ = ct_load_word(&f->next[i]);
+			if (succ & CT_MARK)
+				goto restart;
+			pred = f;
+			curr = ct_ptr(succ);
+		} else {
+			curr = ct_ptr(ct_load_word(&pred->next[i]));
+		}
 		while (curr != NULL) {
 			CT_CHECK(ctx, curr);
 			succ = ct_load_word(&curr->next[i]);
@@ -47,7 +70,7 @@ retry:
 				 * be stale, so start again from the head.
 				 */
 				if (!ct_cas_word(&pred->next[i], (uintptr_t)curr, succ & ~CT_MARK))
-					goto retry;
+					goto restart;
 				curr = ct_ptr(succ);
 				continue;
 			}
@@ -59,6 +82,13 @@ retry:
 		preds[i] = pred;
 		succs[i] = curr;
 	}
+	return top;
+restart:
+	finger = 0;
+	top = ct_load_u32(&t->level);
+	if (top < height)
+		top = height;
+	goto retry;
 }
 
 /*
@@ -158,7 +188,7 @@ static void ct_link_upper(struct cowtable_ctx *ctx, struct ct_node *n, struct ct
 			if (ct_cas_word(&preds[i]->next[i], (uintptr_t)succs[i], (uintptr_t)n))
 				break;
 		refresh:
-			ct_find(ctx, n->key, preds, succs, height);
+			ct_find(ctx, n->key, preds, succs, height, 0);
 			if (succs[0] != n)
 				goto done; /* marked at level 0: deleted */
 		}
@@ -167,7 +197,7 @@ done:
 	CT_DELAY(ctx);
 	if (height > 1 && (ct_faa_u32(&n->state, CT_LINKED) & CT_DEAD)) {
 		/* The last release came and went: unlink what we linked, then retire. */
-		ct_find(ctx, n->key, preds, succs, height);
+		ct_find(ctx, n->key, preds, succs, height, 0);
 		ct_retire(ctx, n);
 	}
 }
@@ -198,19 +228,27 @@ bool ct_link(struct cowtable_ctx *ctx, struct ct_node *n, struct ct_node **preds
 /*
  * The caller's release dropped @n's count to zero.  Mark every level, tell a
  * still-linking inserter, unlink, and retire the node if the inserter is
- * already done (otherwise the inserter retires it).
+ * already done (otherwise the inserter retires it).  @preds/@finger as for
+ * ct_find(); @preds may be NULL when there is no finger.  Returns the levels
+ * of @preds the search filled.
  */
-void ct_unlink_dead(struct cowtable_ctx *ctx, struct ct_node *n)
+unsigned int ct_unlink_dead(struct cowtable_ctx *ctx, struct ct_node *n, struct ct_node **preds,
+                            unsigned int finger)
 {
-	struct ct_node *preds[CT_MAX_LEVEL], *succs[CT_MAX_LEVEL];
+	struct ct_node *own[CT_MAX_LEVEL], *succs[CT_MAX_LEVEL];
 	unsigned int height = ct_node_height(n);
 	uint32_t state;
 
+	if (preds == NULL) {
+		preds = own;
+		finger = 0;
+	}
 	ct_mark_tower(n);
 	CT_DELAY(ctx);
 	state = ct_faa_u32(&n->state, CT_DEAD);
 	CT_DELAY(ctx);
-	ct_find(ctx, n->key, preds, succs, height);
+	finger = ct_find(ctx, n->key, preds, succs, height, finger);
 	if (state & CT_LINKED)
 		ct_retire(ctx, n);
+	return finger;
 }

@@ -54,7 +54,7 @@
 #define POOL_FRAMES  (1u << 20)
 
 enum mode { MODE_HOLDER, MODE_ANON };
-enum op { OP_MARK, OP_RELEASE, OP_LOOKUP, OP_HANDOFF, OP_COUNT };
+enum op { OP_MARK, OP_RELEASE, OP_LOOKUP, OP_HANDOFF, OP_RANGE, OP_COUNT };
 
 struct config {
 	unsigned int threads;
@@ -85,6 +85,7 @@ struct worker {
 	uint64_t rng;
 	uint64_t ops; /* read by the progress line */
 	struct tally *tally;
+	int64_t range_releases; /* releases by release_range: per page unknown */
 	struct held held[HELD_MAX];
 	unsigned int nheld;
 };
@@ -191,8 +192,13 @@ static unsigned int pick_key(struct worker *w)
 
 static uintptr_t vaddr_of(unsigned int key)
 {
-	/* Spread the keys over the address space, keeping them ordered. */
-	return (uintptr_t)0x100000 + (uintptr_t)key * 3 * PAGE;
+	/* Consecutive pages, so that range operations cover runs of keys. */
+	return (uintptr_t)0x100000 + (uintptr_t)key * PAGE;
+}
+
+static unsigned int key_of(uintptr_t vaddr)
+{
+	return (unsigned int)((vaddr - 0x100000) / PAGE);
 }
 
 static cowtable_frame_t anon_frame(unsigned int key)
@@ -302,6 +308,73 @@ static void holder_handoff(struct worker *w)
 	pthread_mutex_unlock(&exchange_lock);
 }
 
+static void range_last(uintptr_t vaddr, cowtable_frame_t frame, void *arg)
+{
+	struct worker *w = arg;
+	unsigned int key = key_of(vaddr);
+
+	if (key >= cfg.keys || frame != anon_frame(key)) {
+		violation("release_range: LAST for %#lx with frame %llu", (unsigned long)vaddr,
+		          (unsigned long long)frame);
+		return;
+	}
+	w->tally[key].lasts++;
+}
+
+struct walk {
+	uintptr_t prev;
+	int first;
+};
+
+static bool range_visit(uintptr_t vaddr, cowtable_frame_t frame, uint32_t refs, void *arg)
+{
+	struct walk *wk = arg;
+	unsigned int key = key_of(vaddr);
+
+	if ((!wk->first && vaddr <= wk->prev) || key >= cfg.keys || frame != anon_frame(key) ||
+	    refs == 0)
+		violation("foreach: %#lx frame %llu refs %u after %#lx", (unsigned long)vaddr,
+		          (unsigned long long)frame, refs, (unsigned long)wk->prev);
+	wk->prev = vaddr;
+	wk->first = 0;
+	return true;
+}
+
+/* Ranges over hot and cold pages, racing the single-page traffic (anon mode). */
+static void anon_range(struct worker *w, struct cowtable_ctx *ctx)
+{
+	cowtable_frame_t frames[64];
+	unsigned int key = pick_key(w), n, i;
+	uint64_t x = test_rand(&w->rng);
+	struct walk wk = {0, 1};
+	size_t marked;
+	int r;
+
+	n = 1 + (unsigned int)(x % 64);
+	if (key + n > cfg.keys)
+		n = cfg.keys - key;
+	switch ((x >> 8) % 3) {
+	case 0:
+		for (i = 0; i < n; i++)
+			frames[i] = anon_frame(key + i);
+		r = cowtable_mark_range(ctx, vaddr_of(key), n, frames, &marked);
+		if (r != 0 && r != COWTABLE_ENOMEM)
+			violation("mark_range of %u pages at %u returned %d", n, key, r);
+		if ((r == 0) != (marked == n))
+			violation("mark_range returned %d having marked %zu of %u", r, marked, n);
+		for (i = 0; i < marked; i++)
+			w->tally[key + i].marks++;
+		break;
+	case 1:
+		w->range_releases += (int64_t)cowtable_release_range(
+		        ctx, vaddr_of(key), vaddr_of(key + n), range_last, w);
+		break;
+	default:
+		cowtable_foreach(ctx, vaddr_of(key), vaddr_of(key + n), range_visit, &wk);
+		break;
+	}
+}
+
 static void anon_op(struct worker *w, struct cowtable_ctx *ctx, enum op op)
 {
 	unsigned int key = pick_key(w);
@@ -310,6 +383,9 @@ static void anon_op(struct worker *w, struct cowtable_ctx *ctx, enum op op)
 	int r;
 
 	switch (op) {
+	case OP_RANGE:
+		anon_range(w, ctx);
+		break;
 	case OP_MARK:
 		r = cowtable_mark(ctx, vaddr_of(key), anon_frame(key));
 		if (r >= 2)
@@ -531,9 +607,13 @@ static int all_done(void)
 static void final_checks(int64_t *lives)
 {
 	struct cowtable_ctx *ctx = get_ctx();
+	int64_t range_releases = 0, unknown, unknown_sum = 0;
 	unsigned int k, i;
 	struct tally sum;
 	int r;
+
+	for (i = 0; i < cfg.threads; i++)
+		range_releases += workers[i].range_releases;
 
 	for (i = 0; i < nexchange; i++) {
 		struct worker w0;
@@ -561,11 +641,21 @@ static void final_checks(int64_t *lives)
 			sum.lasts += r == COWTABLE_LAST;
 		}
 		*lives += sum.lasts;
-		if (sum.lasts != sum.releases - sum.marks)
+		/*
+		 * Releases by release_range are known only in total: per page,
+		 * the shortfall must be non-negative, and the shortfalls must
+		 * add up to that total.
+		 */
+		unknown = sum.lasts - sum.releases + sum.marks;
+		unknown_sum += unknown;
+		if (range_releases == 0 ? unknown != 0 : unknown < 0)
 			violation("page %u: %lld LAST results, %lld releases - %lld marks", k,
 			          (long long)sum.lasts, (long long)sum.releases,
 			          (long long)sum.marks);
 	}
+	if (unknown_sum != range_releases)
+		violation("%lld releases by release_range, but the pages account for %lld",
+		          (long long)range_releases, (long long)unknown_sum);
 	cowtable_barrier(ctx);
 	check_structure("end");
 	if (cowtable_count(&table) != 0)
@@ -587,7 +677,7 @@ static void final_checks(int64_t *lives)
 static void usage(void)
 {
 	printf("usage: cowtable_torture [--threads N] [--seconds S | --ops N] [--keys K]\n"
-	       "  [--hot H] [--hot-pct P] [--mix mark:release:lookup:handoff]\n"
+	       "  [--hot H] [--hot-pct P] [--mix mark:release:lookup:handoff[:range]]\n"
 	       "  [--mode holder|anon] [--seed S] [--alloc-fail N] [--stall-ms M]\n"
 	       "  [--check-every S] [--watchdog S] [--keep-going 0|1]\n");
 	exit(2);
@@ -625,8 +715,9 @@ static void parse(int argc, char **argv)
 			cfg.hot = (unsigned int)atoi(v);
 		else if (!strcmp(a, "--hot-pct"))
 			cfg.hot_pct = (unsigned int)atoi(v);
-		else if (!strcmp(a, "--mix") && sscanf(v, "%u:%u:%u:%u", &cfg.mix[0], &cfg.mix[1],
-		                                       &cfg.mix[2], &cfg.mix[3]) == 4)
+		else if (!strcmp(a, "--mix") &&
+		         sscanf(v, "%u:%u:%u:%u:%u", &cfg.mix[0], &cfg.mix[1], &cfg.mix[2],
+		                &cfg.mix[3], &cfg.mix[4]) >= 4)
 			;
 		else if (!strcmp(a, "--mode") && (!strcmp(v, "holder") || !strcmp(v, "anon")))
 			cfg.mode = !strcmp(v, "anon") ? MODE_ANON : MODE_HOLDER;
@@ -646,7 +737,8 @@ static void parse(int argc, char **argv)
 			usage();
 	}
 	if (cfg.threads < 1 || cfg.keys < 1 || cfg.keys > (1u << 20) || cfg.hot > cfg.keys ||
-	    cfg.mix[0] + cfg.mix[1] + cfg.mix[2] + cfg.mix[3] == 0)
+	    cfg.mix[0] + cfg.mix[1] + cfg.mix[2] + cfg.mix[3] + cfg.mix[4] == 0 ||
+	    (cfg.mode == MODE_HOLDER && cfg.mix[4] != 0))
 		usage();
 }
 
@@ -661,12 +753,12 @@ int main(int argc, char **argv)
 	parse(argc, argv);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	printf("cowtable torture: mode %s, %u threads, %s %g, %u keys (%u hot, %u%%), mix "
-	       "%u:%u:%u:%u, seed %" PRIu64 ", alloc-fail 1/%" PRIu64 ", stall %u ms, "
+	       "%u:%u:%u:%u:%u, seed %" PRIu64 ", alloc-fail 1/%" PRIu64 ", stall %u ms, "
 	       "max level %d%s\n",
 	       cfg.mode == MODE_ANON ? "anon" : "holder", cfg.threads,
 	       cfg.ops ? "ops/thread" : "seconds", cfg.ops ? (double)cfg.ops : cfg.seconds,
 	       cfg.keys, cfg.hot, cfg.hot_pct, cfg.mix[0], cfg.mix[1], cfg.mix[2], cfg.mix[3],
-	       cfg.seed, cfg.alloc_fail, cfg.stall_ms, CT_MAX_LEVEL,
+	       cfg.mix[4], cfg.seed, cfg.alloc_fail, cfg.stall_ms, CT_MAX_LEVEL,
 #ifdef CT_INJECT_DELAYS
 	       ", injected delays"
 #else

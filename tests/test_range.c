@@ -1,0 +1,308 @@
+/*
+ * Range operations against a reference model: random ranges of marks,
+ * releases and walks mixed with single-page operations, every result
+ * compared with the model; every error case; allocation failure in the
+ * middle of a range (the reported count is exact, the rest unchanged); and
+ * callbacks that call back into the table.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cowtable.h"
+#include "test_alloc.h"
+
+#define KEYS 2048
+#define BASE ((uintptr_t)0x40000000)
+#define PAGE COWTABLE_PAGE_SIZE
+
+static uint32_t refs_of[KEYS];
+static cowtable_frame_t frame_of[KEYS];
+static int passed, failed;
+static uint64_t op;
+
+#define CHECK(cond, ...)                                                                           \
+	do {                                                                                       \
+		if (cond) {                                                                        \
+			passed++;                                                                  \
+		} else {                                                                           \
+			failed++;                                                                  \
+			printf("MISMATCH op #%" PRIu64 " line %d: %s: ", op, __LINE__, #cond);     \
+			printf(__VA_ARGS__);                                                       \
+			printf("\n");                                                              \
+			return 0;                                                                  \
+		}                                                                                  \
+	} while (0)
+
+static uintptr_t va(size_t k)
+{
+	return BASE + k * PAGE;
+}
+
+/* What release_range's callback saw. */
+struct lasts {
+	size_t n;
+	uintptr_t prev;
+	int out_of_order, foreign;
+	struct cowtable_ctx *reenter; /* if set, the callback marks a far page on it */
+};
+
+static void on_last(uintptr_t vaddr, cowtable_frame_t frame, void *arg)
+{
+	struct lasts *l = arg;
+	size_t k = (vaddr - BASE) / PAGE;
+
+	if (l->n > 0 && vaddr <= l->prev)
+		l->out_of_order++;
+	if (k >= KEYS || frame != frame_of[k])
+		l->foreign++;
+	l->prev = vaddr;
+	l->n++;
+	if (l->reenter != NULL) {
+		/* Callbacks run outside the section: calling back in is allowed. */
+		cowtable_mark(l->reenter, 0x10000000, 1);
+		cowtable_release(l->reenter, 0x10000000, NULL);
+		cowtable_release(l->reenter, 0x10000000, NULL);
+	}
+}
+
+struct walk {
+	size_t n, stop_after;
+	uintptr_t prev;
+	int bad;
+};
+
+static bool on_visit(uintptr_t vaddr, cowtable_frame_t frame, uint32_t refs, void *arg)
+{
+	struct walk *w = arg;
+	size_t k = (vaddr - BASE) / PAGE;
+
+	if ((w->n > 0 && vaddr <= w->prev) || k >= KEYS || refs != refs_of[k] ||
+	    frame != frame_of[k])
+		w->bad++;
+	w->prev = vaddr;
+	return ++w->n != w->stop_after;
+}
+
+static int check_all(struct cowtable *t, struct cowtable_ctx *ctx)
+{
+	size_t k, tracked = 0;
+	cowtable_frame_t f;
+	uint32_t r;
+
+	for (k = 0; k < KEYS; k++) {
+		r = 0;
+		f = 0;
+		CHECK(cowtable_lookup(ctx, va(k), &f, &r) == (refs_of[k] != 0), "key %zu", k);
+		CHECK(r == refs_of[k] && (r == 0 || f == frame_of[k]), "key %zu refs %u/%u", k, r,
+		      refs_of[k]);
+		tracked += refs_of[k] != 0;
+	}
+	CHECK(cowtable_count(t) == tracked, "count %zu, model %zu", cowtable_count(t), tracked);
+	return 1;
+}
+
+static int random_ops(uint64_t seed, uint64_t ops)
+{
+	struct test_alloc a;
+	struct cowtable_allocator al = test_allocator(&a);
+	cowtable_frame_t frames[300];
+	struct cowtable t;
+	struct cowtable_ctx *ctx, *other;
+	uint64_t rng = seed;
+	size_t k, n, i, marked, want, got;
+	int r, want_r;
+
+	CHECK(cowtable_init(&t, &al) == 0, "init");
+	ctx = cowtable_ctx_get(&t);
+	other = cowtable_ctx_get(&t);
+	CHECK(ctx != NULL && other != NULL, "contexts");
+	memset(refs_of, 0, sizeof(refs_of));
+	for (op = 0; op < ops; op++) {
+		uint64_t x = test_rand(&rng);
+
+		k = (size_t)((x >> 8) % KEYS);
+		n = 1 + (size_t)((x >> 24) % 300);
+		if (k + n > KEYS)
+			n = KEYS - k;
+		switch (x & 7) {
+		case 0:
+		case 1: { /* mark_range: frames match the model unless told otherwise */
+			bool clash = ((x >> 40) & 7) == 0;
+
+			for (i = 0; i < n; i++)
+				frames[i] = refs_of[k + i] ? frame_of[k + i] : (x >> 44) + k + i;
+			if (clash)
+				frames[n / 2] ^= 0x100000;
+			want = n;
+			want_r = 0;
+			for (i = 0; i < n; i++) {
+				if (refs_of[k + i] != 0 && frames[i] != frame_of[k + i]) {
+					want = i;
+					want_r = COWTABLE_EEXIST;
+					break;
+				}
+			}
+			r = cowtable_mark_range(ctx, va(k), n, frames, &marked);
+			CHECK(r == want_r && marked == want, "mark_range %zu+%zu: %d marked %zu", k,
+			      n, r, marked);
+			for (i = 0; i < marked; i++) {
+				if (refs_of[k + i] == 0)
+					frame_of[k + i] = frames[i];
+				refs_of[k + i] = refs_of[k + i] ? refs_of[k + i] + 1 : 2;
+			}
+			break;
+		}
+		case 2:
+		case 3: { /* release_range over a window that may start and end mid-page */
+			struct lasts l = {0};
+			uintptr_t s = va(k) - ((x >> 40) & 1) * 100,
+			          e = va(k + n) - ((x >> 41) & 1);
+			size_t want_last = 0;
+
+			want = 0;
+			for (i = 0; i < n; i++) {
+				size_t kk = k + i;
+
+				if (va(kk) < s || va(kk) >= e || refs_of[kk] == 0)
+					continue;
+				want++;
+				want_last += refs_of[kk] == 1;
+			}
+			l.reenter = ((x >> 42) & 3) == 0 ? other : NULL;
+			got = cowtable_release_range(ctx, s, e, on_last, &l);
+			CHECK(got == want && l.n == want_last && !l.out_of_order && !l.foreign,
+			      "release_range %zu+%zu: %zu/%zu released, %zu/%zu last", k, n, got,
+			      want, l.n, want_last);
+			for (i = 0; i < n; i++)
+				if (va(k + i) >= s && va(k + i) < e && refs_of[k + i] != 0)
+					refs_of[k + i]--;
+			break;
+		}
+		case 4: { /* foreach, sometimes stopped early */
+			struct walk w = {0, 0, 0, 0};
+
+			want = 0;
+			for (i = 0; i < n; i++)
+				want += refs_of[k + i] != 0;
+			w.stop_after = ((x >> 40) & 1) && want > 1 ? want / 2 : 0;
+			got = cowtable_foreach(ctx, va(k), va(k + n), on_visit, &w);
+			CHECK(!w.bad && got == (w.stop_after ? w.stop_after : want) && got == w.n,
+			      "foreach %zu+%zu: %zu visited of %zu", k, n, got, want);
+			break;
+		}
+		case 5: /* single-page mark */
+			want_r = refs_of[k] == 0 ? 2 : (int)refs_of[k] + 1;
+			if (refs_of[k] == 0)
+				frame_of[k] = x >> 44;
+			r = cowtable_mark(other, va(k), frame_of[k]);
+			CHECK(r == want_r, "mark %zu: %d, model %d", k, r, want_r);
+			refs_of[k] = (uint32_t)r;
+			break;
+		default: /* single-page release */
+			want_r = refs_of[k] == 0   ? COWTABLE_NOT_COW
+			         : refs_of[k] == 1 ? COWTABLE_LAST
+			                           : COWTABLE_SHARED;
+			r = cowtable_release(other, va(k), NULL);
+			CHECK(r == want_r, "release %zu: %d, model %d", k, r, want_r);
+			if (refs_of[k])
+				refs_of[k]--;
+			break;
+		}
+		if ((op & 255) == 0 && !check_all(&t, ctx))
+			return 0;
+	}
+	if (!check_all(&t, ctx))
+		return 0;
+	/* exit(): drop everything, twice over, in one call per pass. */
+	while (cowtable_count(&t) != 0) {
+		struct lasts l = {0};
+
+		cowtable_release_range(ctx, 0, UINTPTR_MAX, on_last, &l);
+		CHECK(!l.out_of_order, "full release out of order");
+	}
+	cowtable_ctx_put(ctx);
+	cowtable_ctx_put(other);
+	cowtable_fini(&t);
+	CHECK(test_alloc_balanced(&a, "range"), "allocator");
+	printf("ok: %" PRIu64 " random range and page operations, seed %" PRIu64 "\n", ops, seed);
+	return 1;
+}
+
+static int errors_and_failures(void)
+{
+	struct test_alloc a;
+	struct cowtable_allocator al = test_allocator(&a);
+	cowtable_frame_t frames[100];
+	struct cowtable t;
+	struct cowtable_ctx *ctx;
+	size_t i, marked = 77;
+	struct walk w = {0, 0, 0, 0};
+
+	op = 0;
+	memset(refs_of, 0, sizeof(refs_of));
+	for (i = 0; i < 100; i++)
+		frames[i] = frame_of[i] = 1000 + i;
+	CHECK(cowtable_init(&t, &al) == 0, "init");
+	ctx = cowtable_ctx_get(&t);
+	CHECK(ctx != NULL, "ctx");
+
+	/* EINVAL, nothing done. */
+	CHECK(cowtable_mark_range(ctx, va(0) + 1, 4, frames, &marked) == COWTABLE_EINVAL &&
+	              marked == 0,
+	      "unaligned");
+	CHECK(cowtable_mark_range(ctx, va(0), 0, frames, &marked) == COWTABLE_EINVAL, "npages 0");
+	CHECK(cowtable_mark_range(ctx, va(0), 4, NULL, &marked) == COWTABLE_EINVAL, "NULL frames");
+	CHECK(cowtable_mark_range(NULL, va(0), 4, frames, &marked) == COWTABLE_EINVAL, "NULL ctx");
+	CHECK(cowtable_mark_range(ctx, UINTPTR_MAX - 2 * PAGE + 1, 3, frames, &marked) ==
+	              COWTABLE_EINVAL,
+	      "wraps");
+	CHECK(cowtable_mark_range(ctx, UINTPTR_MAX - 2 * PAGE + 1, 2, frames, NULL) == 0,
+	      "the top two pages fit");
+	CHECK(cowtable_release_range(ctx, UINTPTR_MAX - 2 * PAGE + 1, UINTPTR_MAX, NULL, NULL) == 2,
+	      "release the top pages");
+	CHECK(cowtable_release_range(ctx, 0, UINTPTR_MAX, NULL, NULL) == 2, "and again");
+	CHECK(cowtable_count(&t) == 0 && a.calls > 0, "empty");
+	CHECK(cowtable_release_range(ctx, va(5), va(5), NULL, NULL) == 0, "empty range");
+	CHECK(cowtable_release_range(ctx, va(5), va(1), NULL, NULL) == 0, "reversed range");
+	CHECK(cowtable_foreach(ctx, va(0), va(100), NULL, NULL) == 0, "NULL visitor");
+	CHECK(cowtable_foreach(ctx, va(0), va(100), on_visit, &w) == 0 && w.n == 0, "empty walk");
+
+	/* Allocation failure in the middle: exact count, the rest unchanged. */
+	a.fail_at = a.calls + 40;
+	CHECK(cowtable_mark_range(ctx, va(0), 100, frames, &marked) == COWTABLE_ENOMEM, "enomem");
+	CHECK(marked == 39, "marked %zu", marked);
+	for (i = 0; i < 100; i++)
+		refs_of[i] = i < marked ? 2 : 0;
+	if (!check_all(&t, ctx))
+		return 0;
+	/* Retry the rest: pages already marked are shared, the others are new. */
+	CHECK(cowtable_mark_range(ctx, va(0), 100, frames, &marked) == 0 && marked == 100, "retry");
+	for (i = 0; i < 100; i++)
+		refs_of[i] = i < 39 ? 3 : 2;
+	if (!check_all(&t, ctx))
+		return 0;
+	/* Undo: each page down by one, then down to nothing. */
+	CHECK(cowtable_release_range(ctx, va(0), va(100), NULL, NULL) == 100, "undo");
+	CHECK(cowtable_release_range(ctx, va(0), va(100), NULL, NULL) == 100, "undo 2");
+	CHECK(cowtable_release_range(ctx, va(0), va(39), NULL, NULL) == 39, "undo 3");
+	CHECK(cowtable_count(&t) == 0, "count %zu", cowtable_count(&t));
+	cowtable_ctx_put(ctx);
+	cowtable_fini(&t);
+	CHECK(test_alloc_balanced(&a, "range errors"), "allocator");
+	printf("ok: range error cases and allocation failure mid-range\n");
+	return 1;
+}
+
+int main(int argc, char **argv)
+{
+	uint64_t seed = argc > 1 ? strtoull(argv[1], NULL, 0) : 20261126;
+	uint64_t ops = argc > 2 ? strtoull(argv[2], NULL, 0) : 20000;
+	int ok = 1;
+
+	ok &= errors_and_failures();
+	ok &= random_ops(seed, ops);
+	printf("%d passed, %d failed\n", passed, failed);
+	return ok && failed == 0 ? 0 : 1;
+}
