@@ -4,10 +4,8 @@
 # with sudo available) on Debian bookworm.
 set -eu
 
-need="cmake make gcc g++ clang pkg-config libck-dev libclang-rt-14-dev"
-case "${1:-}" in
-bench) need="$need libbenchmark-dev" ;;
-esac
+need="cmake make gcc g++ clang pkg-config libck-dev libclang-rt-14-dev
+libbenchmark-dev libcds-dev libtbb-dev liburcu-dev libbsd-dev gnuplot-nox"
 
 missing=""
 for p in $need; do

@@ -1,0 +1,490 @@
+// cowbench: fork-heavy workloads on cowtable and its peers, side by side in
+// one run (Google Benchmark).  Every workload runs unchanged on every adapter
+// of peers.hpp; the table at the end gives each peer's cost per page (or per
+// operation) and cowtable's speed relative to it.
+//
+//   cowbench [--long] [Google Benchmark flags, e.g. --benchmark_out=x.json]
+//
+// The default set is the headline (a few minutes); --long adds every size,
+// mix and thread count.
+#include <benchmark/benchmark.h>
+#include <malloc.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "peers.hpp"
+
+using namespace peers;
+
+namespace
+{
+
+bool g_long = false;
+
+uint64_t next_rand(uint64_t &s)
+{
+	s ^= s << 13;
+	s ^= s >> 7;
+	s ^= s << 17;
+	return s;
+}
+
+// The table a benchmark runs on, built before its threads start.
+template <class T> struct Shared {
+	static std::unique_ptr<T> table;
+	static size_t populated;
+};
+template <class T> std::unique_ptr<T> Shared<T>::table;
+template <class T> size_t Shared<T>::populated;
+
+// Keys of a populated table: pages spread over a 4 GiB-aligned window per
+// thread, far from the fork windows.
+uintptr_t pop_key(size_t i)
+{
+	return (uintptr_t(1) << 40) + i * 3 * kPage;
+}
+
+template <class T> void teardown(const benchmark::State &)
+{
+	Shared<T>::table.reset();
+}
+
+// The flat array must cover every page a workload touches, so populated keys
+// are mapped into its window too (every other page, so that the page beside a
+// key is free for misses and new entries).
+template <class T> uintptr_t key_at(size_t i)
+{
+	if constexpr (std::is_same_v<T, FlatArray>)
+		return (uintptr_t(1) << 30) + i * 2 * kPage;
+	return pop_key(i);
+}
+
+size_t flat_capacity(size_t populate)
+{
+	return (size_t(1) << 30) / kPage + 2 * populate + 16;
+}
+
+template <class T> void setup_pages(size_t capacity, size_t populate)
+{
+	if constexpr (std::is_same_v<T, FlatArray>)
+		capacity = flat_capacity(populate) + 4 * 65536;
+	Shared<T>::table.reset(new T(capacity));
+	typename T::Ctx c(*Shared<T>::table);
+	for (size_t i = 0; i < populate; i++)
+		Shared<T>::table->mark(c, key_at<T>(i), i);
+	Shared<T>::populated = populate;
+}
+
+// ------------------------------------------------------------ fork storm
+// Each thread runs its own process of `pages` pages in a window of its own.
+// One iteration is one fork: mark every page (a range operation where the
+// structure has one), the child writes 25% of its pages (COW fault: lookup
+// + release), the child exits (releases the pages it still shares), and the
+// parent writes every page, each now its last reference (release -> LAST ->
+// reuse in place).
+template <class T> void fork_storm(benchmark::State &st, size_t pages)
+{
+	T &t = *Shared<T>::table;
+	typename T::Ctx c(t);
+	uintptr_t base = uintptr_t(st.thread_index()) * pages * kPage;
+	std::vector<cowtable_frame_t> frames(pages);
+	std::vector<char> wrote(pages);
+	uint64_t rng = 0x9e3779b97f4a7c15ull * (st.thread_index() + 1), bad = 0;
+	struct Count {
+		size_t lasts = 0;
+	} lasts;
+	auto on_last = [](uintptr_t, cowtable_frame_t, void *arg) {
+		static_cast<Count *>(arg)->lasts++;
+	};
+
+	for (size_t i = 0; i < pages; i++)
+		frames[i] = base / kPage + i;
+	for (auto _ : st) {
+		if (t.mark_range(c, base, pages, frames.data()) != 0)
+			bad++;
+		for (size_t i = 0; i < pages; i++) {
+			wrote[i] = (next_rand(rng) & 3) == 0;
+			if (!wrote[i])
+				continue;
+			cowtable_frame_t f;
+			uint32_t refs;
+			if (!t.lookup(c, base + i * kPage, &f, &refs) ||
+			    t.release(c, base + i * kPage, &f) != COWTABLE_SHARED)
+				bad++;
+		}
+		for (size_t i = 0; i < pages;) {
+			size_t j = i;
+			while (j < pages && !wrote[j])
+				j++;
+			if (j > i && t.release_range(c, base + i * kPage, base + j * kPage, nullptr,
+			                             nullptr) != j - i)
+				bad++;
+			i = j + 1;
+		}
+		lasts.lasts = 0;
+		t.release_range(c, base, base + pages * kPage, +on_last, &lasts);
+		if (lasts.lasts != pages)
+			bad++;
+	}
+	if (bad)
+		st.SkipWithError("unexpected results: the adapter is wrong");
+	st.SetItemsProcessed(int64_t(st.iterations() * pages));
+	st.counters["items"] = double(pages);
+}
+
+// ----------------------------------------------------------------- zygote
+// Every thread forks the same parent: the same pages, so the threads contend
+// on the counts of shared entries (Android's zygote, a prefork server).
+template <class T> void zygote(benchmark::State &st, size_t pages)
+{
+	T &t = *Shared<T>::table;
+	typename T::Ctx c(t);
+	const uintptr_t base = 0;
+	std::vector<cowtable_frame_t> frames(pages);
+	uint64_t rng = 0x9e3779b97f4a7c15ull * (st.thread_index() + 1), bad = 0;
+
+	for (size_t i = 0; i < pages; i++)
+		frames[i] = i;
+	for (auto _ : st) {
+		if (t.mark_range(c, base, pages, frames.data()) != 0)
+			bad++;
+		for (size_t i = 0; i < pages; i++) {
+			cowtable_frame_t f;
+			// The child writes a quarter, then exits: either way one release.
+			if ((next_rand(rng) & 3) == 0) {
+				uint32_t refs;
+				t.lookup(c, base + i * kPage, &f, &refs);
+			}
+			if (t.release(c, base + i * kPage, &f) != COWTABLE_SHARED)
+				bad++;
+		}
+	}
+	if (bad)
+		st.SkipWithError("unexpected results: the adapter is wrong");
+	st.SetItemsProcessed(int64_t(st.iterations() * pages));
+	st.counters["items"] = double(pages);
+}
+
+// ------------------------------------------------------------------ micro
+enum Micro { LOOKUP_HIT, LOOKUP_MISS, SHARE_RELEASE, NEW_LAST };
+
+template <class T> void micro(benchmark::State &st, Micro m)
+{
+	T &t = *Shared<T>::table;
+	typename T::Ctx c(t);
+	size_t n = Shared<T>::populated;
+	uint64_t rng = 0x2545f4914f6cdd1dull * (st.thread_index() + 1), found = 0;
+	cowtable_frame_t f;
+	uint32_t refs;
+
+	for (auto _ : st) {
+		size_t i = next_rand(rng) % n;
+		switch (m) {
+		case LOOKUP_HIT:
+			found += t.lookup(c, key_at<T>(i), &f, &refs);
+			break;
+		case LOOKUP_MISS:
+			found += t.lookup(c, key_at<T>(i) + kPage, &f, &refs);
+			break;
+		case SHARE_RELEASE: // mark share + release shared: 2 operations
+			found += t.mark(c, key_at<T>(i), i) > 2;
+			found += t.release(c, key_at<T>(i), &f) == COWTABLE_SHARED;
+			break;
+		case NEW_LAST: // a page beside a live one: new entry (2), then both releases
+			found += t.mark(c, key_at<T>(i) + kPage, i) == 2;
+			found += t.release(c, key_at<T>(i) + kPage, &f) == COWTABLE_SHARED;
+			found += t.release(c, key_at<T>(i) + kPage, &f) == COWTABLE_LAST;
+			break;
+		}
+	}
+	benchmark::DoNotOptimize(found);
+	uint64_t ops = m == NEW_LAST ? 3 : m == SHARE_RELEASE ? 2 : 1;
+	if (found != (m == LOOKUP_MISS ? 0 : uint64_t(st.iterations()) * ops))
+		st.SkipWithError("unexpected results: the adapter is wrong");
+	st.SetItemsProcessed(int64_t(st.iterations() * ops));
+	st.counters["items"] = double(ops);
+}
+
+// ------------------------------------------------------------------ mixed
+template <class T> void mixed(benchmark::State &st, int lookup_pct, bool zipf)
+{
+	T &t = *Shared<T>::table;
+	typename T::Ctx c(t);
+	size_t n = Shared<T>::populated;
+	uint64_t rng = 0x9e3779b97f4a7c15ull * (st.thread_index() + 7), sink = 0;
+	int other = (100 - lookup_pct) / 2;
+	cowtable_frame_t f;
+	uint32_t refs;
+
+	for (auto _ : st) {
+		uint64_t x = next_rand(rng);
+		size_t i;
+		if (zipf) // approximately Zipf(1): heavy head, long tail
+			i = size_t(std::pow(double(n), double(x >> 11) * 0x1.0p-53)) - 1;
+		else
+			i = (x >> 8) % n;
+		int op = int(x % 100);
+		if (op < lookup_pct)
+			sink += t.lookup(c, key_at<T>(i), &f, &refs);
+		else if (op < lookup_pct + other)
+			sink += t.mark(c, key_at<T>(i), i) > 0;
+		else
+			sink += t.release(c, key_at<T>(i), &f);
+	}
+	benchmark::DoNotOptimize(sink);
+	st.SetItemsProcessed(int64_t(st.iterations()));
+	st.counters["items"] = 1;
+}
+
+// ----------------------------------------------------------------- memory
+// Bytes the C library's allocator holds per tracked page, for a table of n
+// entries built from scratch (mallinfo2: the same accounting for everyone).
+template <class T> void memory(benchmark::State &st, size_t n)
+{
+	double per_page = 0;
+	for (auto _ : st) {
+		size_t before = mallinfo2().uordblks;
+		{
+			T t(n);
+			typename T::Ctx c(t);
+			for (size_t i = 0; i < n; i++)
+				t.mark(c, uintptr_t(i) * kPage, i);
+			per_page = double(mallinfo2().uordblks - before) / double(n);
+		}
+	}
+	st.counters["bytes_per_page"] = per_page;
+}
+
+// -------------------------------------------------------------- reporting
+struct Row {
+	std::map<std::string, double> value; // peer -> ns per item, or bytes
+	std::map<std::string, std::string> error;
+};
+
+class TableReporter : public benchmark::ConsoleReporter
+{
+      public:
+	std::vector<std::string> order; // workloads in run order
+	std::map<std::string, Row> rows;
+	std::vector<std::string> peers;
+
+	void ReportRuns(const std::vector<Run> &runs) override
+	{
+		ConsoleReporter::ReportRuns(runs);
+		for (const Run &r : runs) {
+			std::string name = r.benchmark_name();
+			size_t bar = name.find('|');
+			if (bar == std::string::npos)
+				continue;
+			std::string work = name.substr(0, bar), rest = name.substr(bar + 1);
+			std::string peer = rest.substr(0, rest.find('/'));
+			size_t th = rest.find("threads:");
+			if (th != std::string::npos)
+				work += " x" + rest.substr(th + 8);
+			if (!rows.count(work))
+				order.push_back(work);
+			if (std::find(peers.begin(), peers.end(), peer) == peers.end())
+				peers.push_back(peer);
+			Row &row = rows[work];
+			if (r.error_occurred) {
+				row.error[peer] = r.error_message;
+				continue;
+			}
+			auto b = r.counters.find("bytes_per_page");
+			if (b != r.counters.end()) {
+				row.value[peer] = b->second.value;
+				continue;
+			}
+			auto it = r.counters.find("items");
+			double items = it != r.counters.end() ? it->second.value : 1;
+			double ns = r.GetAdjustedRealTime() *
+			            benchmark::GetTimeUnitMultiplier(benchmark::kNanosecond) /
+			            benchmark::GetTimeUnitMultiplier(r.time_unit);
+			row.value[peer] = ns / items;
+		}
+	}
+
+	void Finalize() override
+	{
+		ConsoleReporter::Finalize();
+		FILE *o = stdout;
+		fprintf(o, "\nns per page (fork/zygote) or per operation; memory in bytes per "
+		           "tracked page. Lower is better.\n");
+		fprintf(o, "%-28s", "workload");
+		for (auto &p : peers)
+			fprintf(o, " %20s", p.c_str());
+		fprintf(o, "\n");
+		for (auto &w : order) {
+			Row &row = rows[w];
+			fprintf(o, "%-28s", w.c_str());
+			for (auto &p : peers) {
+				if (row.error.count(p))
+					fprintf(o, " %20s", "FAILED");
+				else if (row.value.count(p))
+					fprintf(o, " %20.2f", row.value[p]);
+				else
+					fprintf(o, " %20s", "n/a");
+			}
+			fprintf(o, "\n");
+		}
+		fprintf(o, "\ncowtable's speed relative to each peer (peer cost / cowtable cost: "
+		           "above 1 cowtable is faster, below 1 it is slower).\n");
+		fprintf(o, "%-28s", "workload");
+		for (auto &p : peers)
+			if (p != "cowtable")
+				fprintf(o, " %20s", p.c_str());
+		fprintf(o, "\n");
+		for (auto &w : order) {
+			Row &row = rows[w];
+			if (!row.value.count("cowtable"))
+				continue;
+			fprintf(o, "%-28s", w.c_str());
+			for (auto &p : peers) {
+				if (p == "cowtable")
+					continue;
+				if (row.value.count(p) && row.value["cowtable"] > 0)
+					fprintf(o, " %19.2fx",
+					        row.value[p] / row.value["cowtable"]);
+				else
+					fprintf(o, " %20s", "n/a");
+			}
+			fprintf(o, "\n");
+		}
+		for (auto &p : notes)
+			fprintf(o, "  %-22s %s\n", p.first.c_str(), p.second.c_str());
+		fflush(o);
+	}
+	std::vector<std::pair<std::string, std::string>> notes;
+};
+
+// ----------------------------------------------------------- registration
+template <class T> void register_peer(TableReporter &rep)
+{
+	using benchmark::RegisterBenchmark;
+	std::string peer = T::name;
+	auto reg = [&](const std::string &work, auto fn) {
+		return RegisterBenchmark((work + "|" + peer).c_str(), fn)
+		        ->Teardown(teardown<T>)
+		        ->UseRealTime();
+	};
+	rep.notes.push_back({peer, T::note});
+
+	std::vector<size_t> fork_pages = {4096};
+	if (g_long)
+		fork_pages.push_back(65536);
+	for (size_t pages : fork_pages) {
+		std::string w = "fork_storm_" + std::to_string(pages);
+		auto b = reg(w, [pages](benchmark::State &st) { fork_storm<T>(st, pages); });
+		b->Setup([](const benchmark::State &) { setup_pages<T>(0, 0); })
+		        ->Threads(1)
+		        ->Threads(2);
+		if (g_long)
+			b->Threads(4);
+		auto z = reg("zygote_" + std::to_string(pages),
+		             [pages](benchmark::State &st) { zygote<T>(st, pages); });
+		z->Setup([](const benchmark::State &) { setup_pages<T>(0, 0); })->Threads(2);
+	}
+
+	std::vector<size_t> sizes = g_long ? std::vector<size_t>{1000, 65536, 1000000, 16000000}
+	                                   : std::vector<size_t>{1000000};
+	for (size_t n : sizes) {
+		std::string sz = n >= 1000000 ? std::to_string(n / 1000000) + "M"
+		                              : std::to_string(n >= 1000 ? n / 1000 : n) + "K";
+		struct {
+			const char *name;
+			Micro m;
+		} ms[] = {{"is_cow_hit_", LOOKUP_HIT},
+		          {"is_cow_miss_", LOOKUP_MISS},
+		          {"mark+release_shared_", SHARE_RELEASE},
+		          {"mark_new+release_last_", NEW_LAST}};
+		for (auto &m : ms) {
+			if (!g_long && m.m != LOOKUP_HIT && m.m != NEW_LAST)
+				continue;
+			Micro mm = m.m;
+			auto b = reg(std::string(m.name) + sz,
+			             [mm](benchmark::State &st) { micro<T>(st, mm); });
+			if (n == 1000)
+				b->Setup([](const benchmark::State &) {
+					setup_pages<T>(1000, 1000);
+				});
+			else if (n == 65536)
+				b->Setup([](const benchmark::State &) {
+					setup_pages<T>(65536, 65536);
+				});
+			else if (n == 1000000)
+				b->Setup([](const benchmark::State &) {
+					setup_pages<T>(1000000, 1000000);
+				});
+			else
+				b->Setup([](const benchmark::State &) {
+					setup_pages<T>(16000000, 16000000);
+				});
+			b->Threads(1);
+		}
+	}
+
+	struct Mix {
+		int lookup;
+		bool zipf;
+		const char *name;
+	};
+	std::vector<Mix> mixes = {{90, false, "mixed_90_5_5_uniform"}};
+	if (g_long) {
+		mixes.push_back({90, true, "mixed_90_5_5_zipf"});
+		mixes.push_back({50, false, "mixed_50_25_25_uniform"});
+		mixes.push_back({50, true, "mixed_50_25_25_zipf"});
+	}
+	for (auto &mx : mixes) {
+		int l = mx.lookup;
+		bool z = mx.zipf;
+		auto b = reg(std::string(mx.name) + "_64K",
+		             [l, z](benchmark::State &st) { mixed<T>(st, l, z); });
+		b->Setup([](const benchmark::State &) { setup_pages<T>(65536, 65536); })
+		        ->Threads(1)
+		        ->Threads(2);
+		if (g_long)
+			b->Threads(4);
+	}
+
+	size_t mem_n = g_long ? 1000000 : 262144;
+	RegisterBenchmark((std::string("memory_") + (g_long ? "1M" : "256K") + "|" + peer).c_str(),
+	                  [mem_n](benchmark::State &st) { memory<T>(st, mem_n); })
+	        ->Iterations(1);
+}
+
+} // namespace
+
+int main(int argc, char **argv)
+{
+	std::vector<char *> args;
+	for (int i = 0; i < argc; i++) {
+		if (std::string(argv[i]) == "--long")
+			g_long = true;
+		else
+			args.push_back(argv[i]);
+	}
+	int n = int(args.size());
+	benchmark::Initialize(&n, args.data());
+	if (benchmark::ReportUnrecognizedArguments(n, args.data()))
+		return 1;
+
+	TableReporter rep;
+	register_peer<Cowtable>(rep);
+	register_peer<SeedTree>(rep);
+	register_peer<RwTree>(rep);
+	register_peer<CdsSkipRcu>(rep);
+	register_peer<CdsSkipHp>(rep);
+	register_peer<TbbMap>(rep);
+	register_peer<UrcuLfht>(rep);
+	register_peer<FlatArray>(rep);
+	benchmark::RunSpecifiedBenchmarks(&rep);
+	benchmark::Shutdown();
+	return 0;
+}

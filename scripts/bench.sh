@@ -1,0 +1,16 @@
+#!/bin/sh
+# The main job: set up, build optimised, run the fork-heavy benchmark against
+# every peer, print the comparison table, and write Google Benchmark JSON and
+# PNG plots to results/.
+#   sh scripts/bench.sh            the headline set (a few minutes)
+#   sh scripts/bench.sh --long     every size, mix and thread count
+set -eu
+cd "$(dirname "$0")/.."
+sh scripts/setup.sh
+cmake --preset release >/dev/null
+cmake --build build/release -j "$(nproc 2>/dev/null || echo 2)" --target cowbench >/dev/null
+mkdir -p results
+./build/release/bench/cowbench "$@" --benchmark_out=results/bench.json \
+	--benchmark_out_format=json --benchmark_color=false | tee results/bench.txt
+sh bench/plot.sh results
+echo "results: results/bench.txt, results/bench.json, results/*.png"
