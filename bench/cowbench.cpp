@@ -136,7 +136,6 @@ template <class T> void fork_storm(benchmark::State &st, size_t pages)
 	if (bad)
 		st.SkipWithError("unexpected results: the adapter is wrong");
 	st.SetItemsProcessed(int64_t(st.iterations() * pages));
-	st.counters["items"] = double(pages);
 }
 
 // ----------------------------------------------------------------- zygote
@@ -169,7 +168,29 @@ template <class T> void zygote(benchmark::State &st, size_t pages)
 	if (bad)
 		st.SkipWithError("unexpected results: the adapter is wrong");
 	st.SetItemsProcessed(int64_t(st.iterations() * pages));
-	st.counters["items"] = double(pages);
+}
+
+// ----------------------------------------------------------- 1 GiB range
+// Fork and exit of a 1 GiB region (262144 pages) in one process: mark the
+// range, then release it twice (child exit: SHARED; parent exit: LAST).
+template <class T> void range_1g(benchmark::State &st)
+{
+	constexpr size_t pages = 262144;
+	T &t = *Shared<T>::table;
+	typename T::Ctx c(t);
+	std::vector<cowtable_frame_t> frames(pages);
+	uint64_t bad = 0;
+
+	for (size_t i = 0; i < pages; i++)
+		frames[i] = i;
+	for (auto _ : st) {
+		bad += t.mark_range(c, 0, pages, frames.data()) != 0;
+		bad += t.release_range(c, 0, pages * kPage, nullptr, nullptr) != pages;
+		bad += t.release_range(c, 0, pages * kPage, nullptr, nullptr) != pages;
+	}
+	if (bad)
+		st.SkipWithError("unexpected results: the adapter is wrong");
+	st.SetItemsProcessed(int64_t(st.iterations() * pages));
 }
 
 // ------------------------------------------------------------------ micro
@@ -209,7 +230,6 @@ template <class T> void micro(benchmark::State &st, Micro m)
 	if (found != (m == LOOKUP_MISS ? 0 : uint64_t(st.iterations()) * ops))
 		st.SkipWithError("unexpected results: the adapter is wrong");
 	st.SetItemsProcessed(int64_t(st.iterations() * ops));
-	st.counters["items"] = double(ops);
 }
 
 // ------------------------------------------------------------------ mixed
@@ -240,7 +260,6 @@ template <class T> void mixed(benchmark::State &st, int lookup_pct, bool zipf)
 	}
 	benchmark::DoNotOptimize(sink);
 	st.SetItemsProcessed(int64_t(st.iterations()));
-	st.counters["items"] = 1;
 }
 
 // ----------------------------------------------------------------- memory
@@ -302,12 +321,10 @@ class TableReporter : public benchmark::ConsoleReporter
 				row.value[peer] = b->second.value;
 				continue;
 			}
-			auto it = r.counters.find("items");
-			double items = it != r.counters.end() ? it->second.value : 1;
-			double ns = r.GetAdjustedRealTime() *
-			            benchmark::GetTimeUnitMultiplier(benchmark::kNanosecond) /
-			            benchmark::GetTimeUnitMultiplier(r.time_unit);
-			row.value[peer] = ns / items;
+			// Aggregate throughput over all threads: wall-clock ns per page/op.
+			auto it = r.counters.find("items_per_second");
+			if (it != r.counters.end() && it->second.value > 0)
+				row.value[peer] = 1e9 / it->second.value;
 		}
 	}
 
@@ -365,6 +382,24 @@ class TableReporter : public benchmark::ConsoleReporter
 };
 
 // ----------------------------------------------------------- registration
+template <class T> void register_range(TableReporter &rep, bool note)
+{
+	std::string peer = T::name;
+	if (note)
+		rep.notes.push_back({peer, T::note});
+	benchmark::RegisterBenchmark(("range_1G_empty|" + peer).c_str(), range_1g<T>)
+	        ->Setup([](const benchmark::State &) { setup_pages<T>(0, 0); })
+	        ->Teardown(teardown<T>)
+	        ->UseRealTime()
+	        ->Unit(benchmark::kMillisecond);
+	// Other processes' ranges already in the table: 4 x 65536 pages.
+	benchmark::RegisterBenchmark(("range_1G_populated|" + peer).c_str(), range_1g<T>)
+	        ->Setup([](const benchmark::State &) { setup_pages<T>(262144, 262144); })
+	        ->Teardown(teardown<T>)
+	        ->UseRealTime()
+	        ->Unit(benchmark::kMillisecond);
+}
+
 template <class T> void register_peer(TableReporter &rep)
 {
 	using benchmark::RegisterBenchmark;
@@ -484,6 +519,10 @@ int main(int argc, char **argv)
 	register_peer<TbbMap>(rep);
 	register_peer<UrcuLfht>(rep);
 	register_peer<FlatArray>(rep);
+	register_range<Cowtable>(rep, false);
+	register_range<CowtablePerPage>(rep, true);
+	register_range<SeedTree>(rep, false);
+	register_range<FlatArray>(rep, false);
 	benchmark::RunSpecifiedBenchmarks(&rep);
 	benchmark::Shutdown();
 	return 0;

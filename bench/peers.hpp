@@ -145,6 +145,22 @@ struct Cowtable {
 	}
 };
 
+// cowtable without its range operations: the same table, one call per page.
+struct CowtablePerPage : Cowtable {
+	static constexpr const char *name = "cowtable-per-page";
+	static constexpr const char *note = "cowtable, ranges done one page at a time";
+	static constexpr bool ranged = false;
+	using Cowtable::Cowtable;
+	int mark_range(Ctx &c, uintptr_t s, size_t n, const cowtable_frame_t *f)
+	{
+		return mark_pages(*this, c, s, n, f);
+	}
+	size_t release_range(Ctx &c, uintptr_t s, uintptr_t e, last_fn fn, void *a)
+	{
+		return release_pages(*this, c, s, e, fn, a);
+	}
+};
+
 // ------------------------------------------- the seed: RB tree, one lock
 struct TreeNode {
 	RB_ENTRY(TreeNode) link;

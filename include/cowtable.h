@@ -248,7 +248,7 @@ void cowtable_barrier(struct cowtable_ctx *ctx);
 
 /*
  * Range operations.  Each walks its pages in ascending address order and
- * works in batches of 32 pages per epoch section, so a long range does not
+ * works in batches of 64 pages per epoch section, so a long range does not
  * hold back reclamation for other contexts: the most another context waits
  * for is one batch.  Concurrent single-page operations on the same pages keep
  * every rule above (one LAST per entry lifetime, no resurrection).

@@ -90,9 +90,9 @@ struct ct_table {
  * Retired nodes wait in batches: one ck_epoch callback frees a whole chain,
  * so a node needs one link word instead of a ck_epoch_entry of its own.
  */
-#define CT_BATCHES     8   /* batch headers per context */
-#define CT_BATCH_NODES 64  /* retired nodes that make a context poll */
-#define CT_CACHE_NODES 256 /* freed nodes a context keeps for reuse */
+#define CT_BATCHES     8    /* batch headers per context */
+#define CT_BATCH_NODES 64   /* retired nodes that make a context poll */
+#define CT_CACHE_NODES 1024 /* freed nodes a context keeps for reuse */
 
 struct ct_batch {
 	ck_epoch_entry_t entry;
@@ -183,19 +183,19 @@ void ct_maybe_reclaim(struct cowtable_ctx *ctx);
 
 /* entry.c */
 int ct_mark_locked(struct cowtable_ctx *ctx, struct ct_cursor *cur, uintptr_t vaddr,
-		   cowtable_frame_t frame);
+                   cowtable_frame_t frame);
 int ct_release_node(struct cowtable_ctx *ctx, struct ct_node *n, cowtable_frame_t *frame,
-		    struct ct_cursor *cur);
+                    struct ct_cursor *cur);
 
 /* skiplist.c */
 unsigned int ct_find(struct cowtable_ctx *ctx, uintptr_t key, struct ct_node **preds,
-		     struct ct_node **succs, unsigned int height, unsigned int finger);
+                     struct ct_node **succs, unsigned int height, unsigned int finger);
 struct ct_node *ct_search(struct cowtable_ctx *ctx, uintptr_t key);
 void ct_raise_level(struct ct_table *t, unsigned int height);
 bool ct_link(struct cowtable_ctx *ctx, struct ct_node *n, struct ct_node **preds,
              struct ct_node **succs);
 void ct_mark_tower(struct ct_node *n);
 unsigned int ct_unlink_dead(struct cowtable_ctx *ctx, struct ct_node *n, struct ct_node **preds,
-			    unsigned int finger);
+                            unsigned int finger);
 
 #endif /* CT_INTERNAL_H */

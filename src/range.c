@@ -7,8 +7,8 @@
  */
 #include "ct_internal.h"
 
-/* Pages handled per epoch section; also the size of the on-stack buffers. */
-#define CT_RANGE_BATCH 32
+/* Pages handled per epoch section; also the size of the on-stack buffers (1.5 KiB at most). */
+#define CT_RANGE_BATCH 64
 
 /*
  * The first node at level 0 with a key at or above @key that was unmarked
