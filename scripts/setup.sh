@@ -5,7 +5,7 @@
 set -eu
 
 need="cmake make gcc g++ clang pkg-config libck-dev libclang-rt-14-dev
-libbenchmark-dev libcds-dev libtbb-dev liburcu-dev libbsd-dev gnuplot-nox"
+libbenchmark-dev libcds-dev libtbb-dev liburcu-dev libbsd-dev gnuplot-nox dpkg-dev"
 
 missing=""
 for p in $need; do
