@@ -75,6 +75,18 @@ size_t release_pages(T &t, typename T::Ctx &c, uintptr_t start, uintptr_t end, l
 	return n;
 }
 
+// Mixed into every adapter without ordered bulk operations.
+template <class T> struct PerPageRanges {
+	template <class C> int mark_range(C &c, uintptr_t s, size_t n, const cowtable_frame_t *f)
+	{
+		return mark_pages(static_cast<T &>(*this), c, s, n, f);
+	}
+	template <class C> size_t release_range(C &c, uintptr_t s, uintptr_t e, last_fn fn, void *a)
+	{
+		return release_pages(static_cast<T &>(*this), c, s, e, fn, a);
+	}
+};
+
 // Reference-count steps shared by the peers that keep an atomic count in
 // the mapped value: increment only while not zero, decrement never below.
 inline int share(std::atomic<uint32_t> &refs, cowtable_frame_t have, cowtable_frame_t want)
@@ -146,19 +158,13 @@ struct Cowtable {
 };
 
 // cowtable without its range operations: the same table, one call per page.
-struct CowtablePerPage : Cowtable {
+struct CowtablePerPage : Cowtable, PerPageRanges<CowtablePerPage> {
+	using PerPageRanges<CowtablePerPage>::mark_range;
+	using PerPageRanges<CowtablePerPage>::release_range;
 	static constexpr const char *name = "cowtable-per-page";
 	static constexpr const char *note = "cowtable, ranges done one page at a time";
 	static constexpr bool ranged = false;
 	using Cowtable::Cowtable;
-	int mark_range(Ctx &c, uintptr_t s, size_t n, const cowtable_frame_t *f)
-	{
-		return mark_pages(*this, c, s, n, f);
-	}
-	size_t release_range(Ctx &c, uintptr_t s, uintptr_t e, last_fn fn, void *a)
-	{
-		return release_pages(*this, c, s, e, fn, a);
-	}
 };
 
 // ------------------------------------------- the seed: RB tree, one lock
@@ -296,34 +302,18 @@ struct RwLock {
 	}
 };
 
-struct SeedTree : LockedTree<SpinLock> {
+struct SeedTree : LockedTree<SpinLock>, PerPageRanges<SeedTree> {
 	static constexpr const char *name = "seed-tree";
 	static constexpr const char *note = "RB tree + one spinlock (seed, bugs fixed)";
 	static constexpr bool ranged = false;
 	using LockedTree::LockedTree;
-	int mark_range(Ctx &c, uintptr_t s, size_t n, const cowtable_frame_t *f)
-	{
-		return mark_pages(*this, c, s, n, f);
-	}
-	size_t release_range(Ctx &c, uintptr_t s, uintptr_t e, last_fn fn, void *a)
-	{
-		return release_pages(*this, c, s, e, fn, a);
-	}
 };
 
-struct RwTree : LockedTree<RwLock> {
+struct RwTree : LockedTree<RwLock>, PerPageRanges<RwTree> {
 	static constexpr const char *name = "rwlock-tree";
 	static constexpr const char *note = "RB tree + ck_rwlock";
 	static constexpr bool ranged = false;
 	using LockedTree::LockedTree;
-	int mark_range(Ctx &c, uintptr_t s, size_t n, const cowtable_frame_t *f)
-	{
-		return mark_pages(*this, c, s, n, f);
-	}
-	size_t release_range(Ctx &c, uintptr_t s, uintptr_t e, last_fn fn, void *a)
-	{
-		return release_pages(*this, c, s, e, fn, a);
-	}
 };
 
 // ------------------------------------------------------ libcds SkipListMap
@@ -401,57 +391,33 @@ struct CdsThread {
 
 typedef cds::urcu::gc<cds::urcu::general_buffered<>> cds_rcu;
 
-struct CdsSkipRcu {
+// The collector object each flavour needs besides cds::Initialize().
+template <class GC> struct CdsCollector;
+template <> struct CdsCollector<cds_rcu> {
 	static constexpr const char *name = "libcds-skiplist-rcu";
 	static constexpr const char *note = "libcds SkipListMap, URCU general_buffered";
-	static constexpr bool ranged = false;
-	typedef cds::container::SkipListMap<cds_rcu, uintptr_t, CdsValue> Map;
-	CdsInit init;
 	cds_rcu rcu;
-	Map map;
-	explicit CdsSkipRcu(size_t)
-	{
-	}
-	struct Ctx : CdsThread {
-		explicit Ctx(CdsSkipRcu &)
-		{
-		}
-	};
-	int mark(Ctx &, uintptr_t va, cowtable_frame_t f)
-	{
-		return CdsOps<Map>::mark(map, va, f);
-	}
-	int release(Ctx &, uintptr_t va, cowtable_frame_t *f)
-	{
-		return CdsOps<Map>::release(map, va, f);
-	}
-	bool lookup(Ctx &, uintptr_t va, cowtable_frame_t *f, uint32_t *r)
-	{
-		return CdsOps<Map>::lookup(map, va, f, r);
-	}
-	int mark_range(Ctx &c, uintptr_t s, size_t n, const cowtable_frame_t *f)
-	{
-		return mark_pages(*this, c, s, n, f);
-	}
-	size_t release_range(Ctx &c, uintptr_t s, uintptr_t e, last_fn fn, void *a)
-	{
-		return release_pages(*this, c, s, e, fn, a);
-	}
 };
-
-struct CdsSkipHp {
+template <> struct CdsCollector<cds::gc::HP> {
 	static constexpr const char *name = "libcds-skiplist-hp";
 	static constexpr const char *note = "libcds SkipListMap, hazard pointers";
-	static constexpr bool ranged = false;
 	typedef cds::container::SkipListMap<cds::gc::HP, uintptr_t, CdsValue> Map;
-	CdsInit init;
 	cds::gc::HP hp{Map::c_nHazardPtrCount + 4, 16};
+};
+
+template <class GC> struct CdsSkip : PerPageRanges<CdsSkip<GC>> {
+	typedef cds::container::SkipListMap<GC, uintptr_t, CdsValue> Map;
+	static constexpr const char *name = CdsCollector<GC>::name;
+	static constexpr const char *note = CdsCollector<GC>::note;
+	static constexpr bool ranged = false;
+	CdsInit init;
+	CdsCollector<GC> collector;
 	Map map;
-	explicit CdsSkipHp(size_t)
+	explicit CdsSkip(size_t)
 	{
 	}
 	struct Ctx : CdsThread {
-		explicit Ctx(CdsSkipHp &)
+		explicit Ctx(CdsSkip &)
 		{
 		}
 	};
@@ -467,15 +433,9 @@ struct CdsSkipHp {
 	{
 		return CdsOps<Map>::lookup(map, va, f, r);
 	}
-	int mark_range(Ctx &c, uintptr_t s, size_t n, const cowtable_frame_t *f)
-	{
-		return mark_pages(*this, c, s, n, f);
-	}
-	size_t release_range(Ctx &c, uintptr_t s, uintptr_t e, last_fn fn, void *a)
-	{
-		return release_pages(*this, c, s, e, fn, a);
-	}
 };
+typedef CdsSkip<cds_rcu> CdsSkipRcu;
+typedef CdsSkip<cds::gc::HP> CdsSkipHp;
 
 // ------------------------------------------------- oneTBB concurrent_map
 // No concurrent erase: a dead entry stays as a tombstone (count 0) and a
@@ -490,7 +450,7 @@ struct TbbValue {
 	}
 };
 
-struct TbbMap {
+struct TbbMap : PerPageRanges<TbbMap> {
 	static constexpr const char *name = "tbb-concurrent_map";
 	static constexpr const char *note =
 	        "oneTBB concurrent_map, tombstones (no concurrent erase)";
@@ -558,14 +518,6 @@ struct TbbMap {
 		*f = it->second.frame.load(std::memory_order_relaxed);
 		return true;
 	}
-	int mark_range(Ctx &c, uintptr_t s, size_t n, const cowtable_frame_t *f)
-	{
-		return mark_pages(*this, c, s, n, f);
-	}
-	size_t release_range(Ctx &c, uintptr_t s, uintptr_t e, last_fn fn, void *a)
-	{
-		return release_pages(*this, c, s, e, fn, a);
-	}
 };
 
 // ----------------------------------------------- liburcu cds_lfht (hash)
@@ -590,7 +542,7 @@ inline void urcu_leave()
 		rcu_unregister_thread();
 }
 
-struct UrcuLfht {
+struct UrcuLfht : PerPageRanges<UrcuLfht> {
 	static constexpr const char *name = "urcu-lfht";
 	static constexpr const char *note = "liburcu cds_lfht (unordered: ranges per page)";
 	static constexpr bool ranged = false;
@@ -706,21 +658,13 @@ struct UrcuLfht {
 		rcu_read_unlock();
 		return live;
 	}
-	int mark_range(Ctx &c, uintptr_t s, size_t n, const cowtable_frame_t *f)
-	{
-		return mark_pages(*this, c, s, n, f);
-	}
-	size_t release_range(Ctx &c, uintptr_t s, uintptr_t e, last_fn fn, void *a)
-	{
-		return release_pages(*this, c, s, e, fn, a);
-	}
 };
 
 // ------------------------------------- the limit: a flat array per page
 // What Linux's struct page does: one atomic count per physical page, found by
 // index.  No search at all, so no dynamic structure can beat it.  It only
 // covers the window it was sized for (pages beyond it are refused).
-struct FlatArray {
+struct FlatArray : PerPageRanges<FlatArray> {
 	static constexpr const char *name = "flat-array";
 	static constexpr const char *note = "atomic count per page by index (the limit)";
 	static constexpr bool ranged = true;
@@ -774,14 +718,6 @@ struct FlatArray {
 		*r = refs[i].load(std::memory_order_acquire);
 		*f = frames[i].load(std::memory_order_relaxed);
 		return *r != 0;
-	}
-	int mark_range(Ctx &c, uintptr_t s, size_t n, const cowtable_frame_t *f)
-	{
-		return mark_pages(*this, c, s, n, f);
-	}
-	size_t release_range(Ctx &c, uintptr_t s, uintptr_t e, last_fn fn, void *a)
-	{
-		return release_pages(*this, c, s, e, fn, a);
 	}
 };
 

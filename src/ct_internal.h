@@ -190,6 +190,7 @@ int ct_release_node(struct cowtable_ctx *ctx, struct ct_node *n, cowtable_frame_
 /* skiplist.c */
 unsigned int ct_find(struct cowtable_ctx *ctx, uintptr_t key, struct ct_node **preds,
                      struct ct_node **succs, unsigned int height, unsigned int finger);
+struct ct_node *ct_seek(struct cowtable_ctx *ctx, uintptr_t key);
 struct ct_node *ct_search(struct cowtable_ctx *ctx, uintptr_t key);
 void ct_raise_level(struct ct_table *t, unsigned int height);
 bool ct_link(struct cowtable_ctx *ctx, struct ct_node *n, struct ct_node **preds,

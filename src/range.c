@@ -10,35 +10,6 @@
 /* Pages handled per epoch section; also the size of the on-stack buffers (1.5 KiB at most). */
 #define CT_RANGE_BATCH 64
 
-/*
- * The first node at level 0 with a key at or above @key that was unmarked
- * when read (it may die afterwards), reached like ct_search() reaches nodes.
- */
-static struct ct_node *ct_seek(struct cowtable_ctx *ctx, uintptr_t key)
-{
-	struct ct_table *t = ctx->table;
-	struct ct_node *pred = t->head, *curr = NULL;
-	uintptr_t succ;
-	int i;
-
-	for (i = (int)ct_load_u32(&t->level) - 1; i >= 0; i--) {
-		curr = ct_ptr(ct_load_word(&pred->next[i]));
-		while (curr != NULL) {
-			CT_CHECK(ctx, curr);
-			succ = ct_load_word(&curr->next[i]);
-			if (succ & CT_MARK) {
-				curr = ct_ptr(succ);
-				continue;
-			}
-			if (curr->key >= key)
-				break;
-			pred = curr;
-			curr = ct_ptr(succ);
-		}
-	}
-	return curr;
-}
-
 int cowtable_mark_range(struct cowtable_ctx *ctx, uintptr_t start, size_t npages,
                         const cowtable_frame_t *frames, size_t *marked)
 {

@@ -92,15 +92,16 @@ restart:
 }
 
 /*
- * Search for @key without writing anything.  Marked nodes are stepped over
- * but never become the predecessor we descend from (invariant "descend from
- * unmarked"), so a node relinked late by its inserter cannot hide a newer
- * entry.  Returns the first unmarked node with key @key; its count may be 0.
+ * Search without writing anything: the first node at level 0 with a key at or
+ * above @key that was unmarked when read (its count may be 0).  Marked nodes
+ * are stepped over but never become the predecessor we descend from
+ * (invariant D), so a node relinked late by its inserter cannot hide a newer
+ * entry.
  */
-struct ct_node *ct_search(struct cowtable_ctx *ctx, uintptr_t key)
+struct ct_node *ct_seek(struct cowtable_ctx *ctx, uintptr_t key)
 {
 	struct ct_table *t = ctx->table;
-	struct ct_node *pred = t->head, *curr;
+	struct ct_node *pred = t->head, *curr = NULL;
 	uintptr_t succ;
 	int i;
 
@@ -113,15 +114,21 @@ struct ct_node *ct_search(struct cowtable_ctx *ctx, uintptr_t key)
 				curr = ct_ptr(succ);
 				continue;
 			}
-			if (curr->key == key)
-				return curr;
-			if (curr->key > key)
+			if (curr->key >= key)
 				break;
 			pred = curr;
 			curr = ct_ptr(succ);
 		}
 	}
-	return NULL;
+	return curr;
+}
+
+/* The node for @key, as ct_seek() finds it, or NULL. */
+struct ct_node *ct_search(struct cowtable_ctx *ctx, uintptr_t key)
+{
+	struct ct_node *n = ct_seek(ctx, key);
+
+	return n != NULL && n->key == key ? n : NULL;
 }
 
 void ct_raise_level(struct ct_table *t, unsigned int height)
