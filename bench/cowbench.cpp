@@ -522,6 +522,11 @@ int main(int argc, char **argv)
 	register_range<Cowtable>(rep, false);
 	register_range<CowtablePerPage>(rep, true);
 	register_range<SeedTree>(rep, false);
+	register_range<RwTree>(rep, false);
+	register_range<CdsSkipRcu>(rep, false);
+	register_range<CdsSkipHp>(rep, false);
+	register_range<TbbMap>(rep, false);
+	register_range<UrcuLfht>(rep, false);
 	register_range<FlatArray>(rep, false);
 	benchmark::RunSpecifiedBenchmarks(&rep);
 	benchmark::Shutdown();

@@ -19,26 +19,9 @@ out=${1:-build/freestanding}
 [ $control -eq 1 ] && out="$out-control"
 mkdir -p "$out"
 
-# Concurrency Kit's source, from Debian (adds a deb-src entry if none).
-src="$(dirname "$out")/ck-source"
-if [ ! -f "$src/ck_epoch.c" ]; then
-	if ! grep -rqs '^Types:.*deb-src\|^deb-src' /etc/apt/sources.list /etc/apt/sources.list.d/; then
-		cat >/etc/apt/sources.list.d/cowtable-deb-src.sources <<SRC
-Types: deb-src
-URIs: http://deb.debian.org/debian
-Suites: bookworm
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-SRC
-		apt-get update -qq
-	fi
-	command -v dpkg-source >/dev/null || apt-get install -y -qq dpkg-dev >/dev/null
-	tmp=$(mktemp -d)
-	(cd "$tmp" && apt-get source -qq ck >/dev/null 2>&1)
-	mkdir -p "$src"
-	cp "$tmp"/ck-*/src/ck_epoch.c "$src/"
-	rm -rf "$tmp"
-fi
+# Concurrency Kit's source, from Debian's source package.
+sh scripts/ck-source.sh "$(dirname "$out")"
+src="$(dirname "$out")/ck/src"
 
 cc=${CC:-gcc}
 flags="-std=c11 -O2 -Wall -Wextra -Werror -ffreestanding -nostdlib -fno-builtin

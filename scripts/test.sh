@@ -4,7 +4,8 @@
 #   asan     gcc, AddressSanitizer + UndefinedBehaviorSanitizer
 #   tsan     clang, ThreadSanitizer (library atomics as __atomic builtins)
 # Each build also runs the broken controls, which pass only when the bug
-# planted in them is caught.
+# planted in them is caught.  Last, cowtable runs as a Linux kernel module in
+# a 2-CPU qemu guest (scripts/kernel-test.sh), with its broken control.
 set -eu
 cd "$(dirname "$0")/.."
 sh scripts/setup.sh
@@ -22,4 +23,12 @@ for p in $presets; do
 	echo "=== $p: test"
 	ctest --test-dir "build/$p" --output-on-failure -j "$jobs"
 done
-echo "all test builds passed: $presets"
+stages=0
+for p in $presets; do stages=$((stages + 1)); done
+
+echo "=== kernel: the torture as a module in a 2-CPU Linux guest"
+sh scripts/kernel-test.sh 10
+sh scripts/kernel-test.sh --control 5
+stages=$((stages + 2))
+echo "all test builds passed: $presets, kernel module and its control"
+echo "test stages: $stages passed, 0 failed"
