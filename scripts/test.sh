@@ -31,4 +31,4 @@ sh scripts/kernel-test.sh 10
 sh scripts/kernel-test.sh --control 5
 stages=$((stages + 2))
 echo "all test builds passed: $presets, kernel module and its control"
-echo "test stages: $stages passed, 0 failed"
+echo "stages: $stages passed, 0 failed"
