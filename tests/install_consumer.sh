@@ -15,7 +15,8 @@ ${CC:-cc} -Wall -Wextra -Werror -o "$prefix/consumer" "$src/contract_consumer.c"
 "$prefix/consumer"
 # The static library with its private dependencies.
 ${CC:-cc} -o "$prefix/consumer_static" "$src/contract_consumer.c" \
-	$(pkg-config --cflags cowtable) "$libdir/libcowtable.a" $(pkg-config --libs --static cowtable)
+	$(pkg-config --cflags cowtable) "$libdir/libcowtable.a" \
+	$(pkg-config --libs --static cowtable | sed 's/-lcowtable//')
 "$prefix/consumer_static"
 # The CMake package.
 mkdir "$prefix/cm"
