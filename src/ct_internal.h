@@ -5,6 +5,7 @@
  *   entry.c     entries and their reference counts: mark, release, lookup
  *   context.c   tables and contexts: init/fini, epoch sections, retire
  *               batches, the node cache, reclaim and barrier
+ *   range.c     mark_range, release_range, foreach
  *
  * docs/design.md explains the algorithm and its linearization points.
  */
