@@ -58,16 +58,24 @@ void ct_exit(struct cowtable_ctx *ctx)
 	ck_epoch_end(&ctx->record, NULL);
 }
 
-/* A tower height with P(height > k) = 4^-k (xorshift64). */
-unsigned int ct_random_height(struct cowtable_ctx *ctx)
+/* The context's xorshift64 generator: one step. */
+static uint64_t ct_next_rand(struct cowtable_ctx *ctx)
 {
 	uint64_t x = ctx->rng;
-	unsigned int height = 1;
 
 	x ^= x << 13;
 	x ^= x >> 7;
 	x ^= x << 17;
 	ctx->rng = x;
+	return x;
+}
+
+/* A tower height with P(height > k) = 4^-k. */
+unsigned int ct_random_height(struct cowtable_ctx *ctx)
+{
+	uint64_t x = ct_next_rand(ctx);
+	unsigned int height = 1;
+
 	while (height < CT_MAX_LEVEL && (x & 3) == 0) {
 		height++;
 		x >>= 2;
@@ -78,15 +86,13 @@ unsigned int ct_random_height(struct cowtable_ctx *ctx)
 #ifdef CT_INJECT_DELAYS
 void ct_inject_delay(struct cowtable_ctx *ctx)
 {
+	uint64_t x = ct_next_rand(ctx);
 	unsigned int spins;
 
-	ctx->rng ^= ctx->rng << 13;
-	ctx->rng ^= ctx->rng >> 7;
-	ctx->rng ^= ctx->rng << 17;
 	/* One point in four waits, up to 255 pause instructions. */
-	if ((ctx->rng & 3) != 0)
+	if ((x & 3) != 0)
 		return;
-	for (spins = (unsigned int)(ctx->rng >> 56); spins != 0; spins--)
+	for (spins = (unsigned int)(x >> 56); spins != 0; spins--)
 		ct_relax();
 }
 #endif

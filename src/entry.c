@@ -133,6 +133,7 @@ int ct_release_node(struct cowtable_ctx *ctx, struct ct_node *n, cowtable_frame_
                     struct ct_cursor *cur)
 {
 	uint32_t refs = ct_load_u32(&n->refs);
+	unsigned int filled;
 
 	while (refs != 0 || CT_BROKEN_RELEASE_FROM_ZERO) {
 		/*
@@ -147,15 +148,10 @@ int ct_release_node(struct cowtable_ctx *ctx, struct ct_node *n, cowtable_frame_
 				return COWTABLE_SHARED;
 			CT_DELAY(ctx);
 			ct_count_add(ctx, -1);
-			if (cur != NULL) {
-				unsigned int filled =
-				        ct_unlink_dead(ctx, n, cur->preds, cur->finger);
-
-				if (filled > cur->finger)
-					cur->finger = filled;
-			} else {
-				ct_unlink_dead(ctx, n, NULL, 0);
-			}
+			filled = ct_unlink_dead(ctx, n, cur != NULL ? cur->preds : NULL,
+			                        cur != NULL ? cur->finger : 0);
+			if (cur != NULL && filled > cur->finger)
+				cur->finger = filled;
 			return COWTABLE_LAST;
 		}
 		refs = ct_load_u32(&n->refs);

@@ -10,6 +10,20 @@
 /* Pages handled per epoch section; also the size of the on-stack buffers (1.5 KiB at most). */
 #define CT_RANGE_BATCH 64
 
+/*
+ * After a batch that stopped at @n (the first node not looked at, or NULL):
+ * whether the walk goes on, and from which address.  A node with the key of
+ * the last page handled is a newer entry for that page: it is skipped.
+ */
+static bool ct_resume(const struct ct_node *n, uintptr_t end, uintptr_t *from)
+{
+	if (n == NULL || n->key >= end)
+		return false;
+	if (n->key >= *from)
+		*from = n->key;
+	return true;
+}
+
 int cowtable_mark_range(struct cowtable_ctx *ctx, uintptr_t start, size_t npages,
                         const cowtable_frame_t *frames, size_t *marked)
 {
@@ -84,9 +98,7 @@ size_t cowtable_release_range(struct cowtable_ctx *ctx, uintptr_t start, uintptr
 			}
 			n = ct_ptr(word);
 		}
-		more = n != NULL && n->key < end;
-		if (more && n->key + 1 > from)
-			from = n->key; /* resume at the first page not yet looked at */
+		more = ct_resume(n, end, &from);
 		ct_exit(ctx);
 		/* Outside the section: the callback may block or call cowtable itself. */
 		for (i = 0; i < nlast && last != NULL; i++)
@@ -129,9 +141,7 @@ size_t cowtable_foreach(struct cowtable_ctx *ctx, uintptr_t start, uintptr_t end
 			}
 			n = ct_ptr(word);
 		}
-		more = n != NULL && n->key < end;
-		if (more && n->key + 1 > from)
-			from = n->key;
+		more = ct_resume(n, end, &from);
 		ct_exit(ctx);
 		/* Outside the section, on copies: the visitor sees no node and may block. */
 		for (i = 0; i < nb; i++) {
