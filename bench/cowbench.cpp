@@ -193,6 +193,42 @@ template <class T> void range_1g(benchmark::State &st)
 	st.SetItemsProcessed(int64_t(st.iterations() * pages));
 }
 
+// ------------------------------------------------------- dense lookups
+// The lookup of a COW fault after a big fork: a random page of a 1 GiB region
+// (262144 pages) marked by one range operation.
+constexpr size_t kDensePages = 262144;
+
+template <class T> void setup_dense(const benchmark::State &)
+{
+	Shared<T>::table.reset(new T(kDensePages));
+	typename T::Ctx c(*Shared<T>::table);
+	std::vector<cowtable_frame_t> frames(kDensePages);
+	for (size_t i = 0; i < kDensePages; i++)
+		frames[i] = i;
+	if (Shared<T>::table->mark_range(c, 0, kDensePages, frames.data()) != 0)
+		Shared<T>::populated = 0; // the benchmark reports the adapter as wrong
+	else
+		Shared<T>::populated = kDensePages;
+}
+
+template <class T> void is_cow_dense(benchmark::State &st)
+{
+	T &t = *Shared<T>::table;
+	typename T::Ctx c(t);
+	uint64_t rng = 0x2545f4914f6cdd1dull * (st.thread_index() + 3), bad = 0;
+	cowtable_frame_t f;
+	uint32_t refs;
+
+	for (auto _ : st) {
+		size_t i = next_rand(rng) % kDensePages;
+		if (!t.lookup(c, uintptr_t(i) * kPage, &f, &refs) || f != i || refs != 2)
+			bad++;
+	}
+	if (bad || Shared<T>::populated != kDensePages)
+		st.SkipWithError("unexpected results: the adapter is wrong");
+	st.SetItemsProcessed(int64_t(st.iterations()));
+}
+
 // ------------------------------------------------------------------ micro
 enum Micro { LOOKUP_HIT, LOOKUP_MISS, SHARE_RELEASE, NEW_LAST };
 
@@ -263,19 +299,37 @@ template <class T> void mixed(benchmark::State &st, int lookup_pct, bool zipf)
 }
 
 // ----------------------------------------------------------------- memory
-// Bytes the C library's allocator holds per tracked page, for a table of n
-// entries built from scratch (mallinfo2: the same accounting for everyone).
-template <class T> void memory(benchmark::State &st, size_t n)
+// Bytes the C library's allocator holds per tracked page (mallinfo2: the
+// same accounting for everyone), for a table built from scratch: n pages one
+// every `stride` pages, marked one by one; or, with `ranged`, n consecutive
+// pages marked by one range operation (page by page where the structure has
+// none).
+// Heap chunks in use plus mmap'ed blocks (big arrays bypass the heap).
+size_t held_bytes()
+{
+	struct mallinfo2 m = mallinfo2();
+	return m.uordblks + m.hblkhd;
+}
+
+template <class T> void memory(benchmark::State &st, size_t n, size_t stride, bool ranged)
 {
 	double per_page = 0;
+	std::vector<cowtable_frame_t> frames(ranged ? n : 0);
+	for (size_t i = 0; i < frames.size(); i++)
+		frames[i] = i;
 	for (auto _ : st) {
-		size_t before = mallinfo2().uordblks;
+		size_t before = held_bytes();
 		{
-			T t(n);
+			T t(n * stride);
 			typename T::Ctx c(t);
-			for (size_t i = 0; i < n; i++)
-				t.mark(c, uintptr_t(i) * kPage, i);
-			per_page = double(mallinfo2().uordblks - before) / double(n);
+			bool bad = false;
+			if (ranged)
+				bad = t.mark_range(c, 0, n, frames.data()) != 0;
+			for (size_t i = 0; i < n && !ranged; i++)
+				bad |= t.mark(c, uintptr_t(i) * stride * kPage, i) != 2;
+			per_page = double(held_bytes() - before) / double(n);
+			if (bad)
+				st.SkipWithError("unexpected results: the adapter is wrong");
 		}
 	}
 	st.counters["bytes_per_page"] = per_page;
@@ -488,9 +542,23 @@ template <class T> void register_peer(TableReporter &rep)
 			b->Threads(4);
 	}
 
+	benchmark::RegisterBenchmark(("is_cow_dense_1G|" + peer).c_str(), is_cow_dense<T>)
+	        ->Setup(setup_dense<T>)
+	        ->Teardown(teardown<T>)
+	        ->UseRealTime()
+	        ->Threads(1);
+
+	// Memory: one page in three (as the populated tables), 1 GiB dense, and
+	// the worst case for a structure of 64-page blocks, one page in 64.
 	size_t mem_n = g_long ? 1000000 : 262144;
 	RegisterBenchmark((std::string("memory_") + (g_long ? "1M" : "256K") + "|" + peer).c_str(),
-	                  [mem_n](benchmark::State &st) { memory<T>(st, mem_n); })
+	                  [mem_n](benchmark::State &st) { memory<T>(st, mem_n, 3, false); })
+	        ->Iterations(1);
+	RegisterBenchmark(("memory_dense_1G|" + peer).c_str(),
+	                  [](benchmark::State &st) { memory<T>(st, kDensePages, 1, true); })
+	        ->Iterations(1);
+	RegisterBenchmark(("memory_sparse_64|" + peer).c_str(),
+	                  [](benchmark::State &st) { memory<T>(st, 16384, 64, false); })
 	        ->Iterations(1);
 }
 
