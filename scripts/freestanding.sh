@@ -34,7 +34,7 @@ defs="-DCOWTABLE_NO_DEFAULT_ALLOCATOR"
 [ $control -eq 1 ] && defs=""
 
 objs=""
-for f in src/skiplist.c src/entry.c src/context.c src/range.c; do
+for f in src/*.c; do
 	o="$out/$(basename "$f" .c).o"
 	# shellcheck disable=SC2086
 	$cc $flags $defs -Iinclude -Isrc -c "$f" -o "$o"

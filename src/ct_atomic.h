@@ -8,8 +8,8 @@
  * compiler's __atomic builtins with explicit memory orders.  The two mappings
  * must stay equivalent: each function states the order it promises.
  *
- * Words holding tagged pointers are uintptr_t; bit 0 is the skip list's
- * deletion mark.
+ * Words holding tagged pointers are uintptr_t; bit 0 is the freeze bit
+ * (docs/design.md).  Slots, a page's word in its leaf, are uint64_t.
  */
 #ifndef CT_ATOMIC_H
 #define CT_ATOMIC_H
@@ -50,7 +50,7 @@ static inline bool ct_cas_word(uintptr_t *p, uintptr_t old, uintptr_t new_)
 	                                   __ATOMIC_ACQUIRE);
 }
 
-/* Release OR into a word (sets a mark bit). */
+/* Release OR into a word (sets the freeze bit). */
 static inline void ct_or_word(uintptr_t *p, uintptr_t bits)
 {
 	(void)__atomic_fetch_or(p, bits, __ATOMIC_RELEASE);
@@ -77,6 +77,39 @@ static inline bool ct_cas_u32(uint32_t *p, uint32_t old, uint32_t new_)
 static inline uint32_t ct_faa_u32(uint32_t *p, uint32_t v)
 {
 	return __atomic_fetch_add(p, v, __ATOMIC_ACQ_REL);
+}
+
+/* Acquire-release fetch-and-subtract; returns the old value. */
+static inline uint32_t ct_fsub_u32(uint32_t *p, uint32_t v)
+{
+	return __atomic_fetch_sub(p, v, __ATOMIC_ACQ_REL);
+}
+
+/* Relaxed store of a word nobody else can see yet (a leaf being built). */
+static inline void ct_init_u32(uint32_t *p, uint32_t v)
+{
+	__atomic_store_n(p, v, __ATOMIC_RELAXED);
+}
+
+/* Acquire load of a slot. */
+static inline uint64_t ct_load_slot(const uint64_t *p)
+{
+	return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+
+/* Relaxed store into a slot of a leaf nobody else can see yet. */
+static inline void ct_init_slot(uint64_t *p, uint64_t v)
+{
+	__atomic_store_n(p, v, __ATOMIC_RELAXED);
+}
+
+/*
+ * Acquire-release CAS of a slot; on failure *old becomes the value seen
+ * (acquire), so the caller can decide again without another load.
+ */
+static inline bool ct_cas_slot(uint64_t *p, uint64_t *old, uint64_t new_)
+{
+	return __atomic_compare_exchange_n(p, old, new_, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
 }
 
 /* Relaxed statistics counters: written by one context, read by anyone. */
@@ -190,6 +223,40 @@ static inline uint32_t ct_faa_u32(uint32_t *p, uint32_t v)
 	return old;
 }
 
+static inline uint32_t ct_fsub_u32(uint32_t *p, uint32_t v)
+{
+	return ct_faa_u32(p, (uint32_t)0 - v);
+}
+
+static inline void ct_init_u32(uint32_t *p, uint32_t v)
+{
+	ck_pr_store_32(p, v);
+}
+
+static inline uint64_t ct_load_slot(const uint64_t *p)
+{
+	uint64_t v = ck_pr_load_64(p);
+
+	ck_pr_fence_acquire();
+	return v;
+}
+
+static inline void ct_init_slot(uint64_t *p, uint64_t v)
+{
+	ck_pr_store_64(p, v);
+}
+
+static inline bool ct_cas_slot(uint64_t *p, uint64_t *old, uint64_t new_)
+{
+	bool ok;
+
+	ck_pr_fence_atomic();
+	ck_pr_fence_release();
+	ok = ck_pr_cas_64_value(p, *old, new_, old);
+	ck_pr_fence_acquire();
+	return ok;
+}
+
 static inline int64_t ct_load_stat(const int64_t *p)
 {
 	return (int64_t)ck_pr_load_64((const uint64_t *)p);
@@ -242,7 +309,7 @@ static inline void ct_fence_full(void)
 #if defined(CT_TSAN)
 	/*
 	 * ThreadSanitizer does not model fences (gcc refuses them): a seq_cst
-	 * read-modify-write orders the same way.  Used once per retire batch.
+	 * read-modify-write orders the same way.  Used once per sealed batch.
 	 */
 	static int ct_fence_word;
 
@@ -269,7 +336,7 @@ static inline void ct_relax(void)
 
 /*
  * ThreadSanitizer does not see the grace period that ck_epoch computes inside
- * libck.  A context announces "my earlier reads of shared nodes are done" with
+ * libck.  A context announces "my earlier reads of shared leaves are done" with
  * a release on its own epoch record when it leaves a section, and whoever
  * frees retired nodes acquires every record first.
  */

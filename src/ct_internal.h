@@ -1,13 +1,38 @@
 /*
- * Private structures shared by the library's source files.
+ * cowtable's core: the structures and conventions every file of src/ shares.
  *
- *   skiplist.c  the lock-free skip list: search, link, mark, unlink
- *   entry.c     entries and their reference counts: mark, release, lookup
- *   context.c   tables and contexts: init/fini, epoch sections, retire
- *               batches, the node cache, reclaim and barrier
+ * Conventions
+ *
+ * Terms are docs/design.md's ("Terms"), one word per concept: a *page* is
+ * an address, a *block* 64 aligned pages, a *leaf* the skip-list node of a
+ * block, a *slot* a page's word in its leaf.  To *mark* is to add a sharer
+ * (nothing else); to *freeze* is to set the deletion bit of a leaf's next
+ * word at one level.  A *hold* keeps a leaf alive; a leaf whose holds reach
+ * zero is *dead*; its *killer* is whoever dropped the last hold.  Leaves are
+ * *linked* and *unlinked* per level, *retired* once unreachable, and freed
+ * after two epoch advances.  Invariants are cited by their letters in
+ * design.md: H (holds), S (one live leaf per block), F (freeze), T
+ * (top-down), U (unlink), D (descend), O (order of same-key leaves), R
+ * (retire).
+ *
+ * Sections.  Whatever reads a leaf that other threads can retire runs inside
+ * an epoch section, between ct_enter() and ct_exit() on its context: every
+ * function of skiplist.c, the ct_leaf_*() and ct_*_block() functions of
+ * leaf.c, and ct_retire().  Their comments say "Section: required".  The
+ * public cowtable_*() functions open and close their sections themselves and
+ * are called outside one.  Callbacks of range operations run outside.
+ *
+ * Every atomic goes through ct_atomic.h; every CAS says what it linearizes
+ * or why it may fail and what happens then.  No locks, no waiting for
+ * another thread (cowtable_barrier() waits, by contract), no recursion, no
+ * libc but memset/memcpy and the default allocator.
+ *
+ * Files:
+ *   skiplist.c  the index of leaves: search, descend, link, freeze, unlink
+ *   leaf.c      slots and holds, a leaf's life; the single-page API
  *   range.c     mark_range, release_range, foreach
- *
- * docs/design.md explains the algorithm and its linearization points.
+ *   reclaim.c   sections, leaf memory and cache, retire, seal, poll, barrier
+ *   table.c     tables and contexts, count, heights
  */
 #ifndef CT_INTERNAL_H
 #define CT_INTERNAL_H
@@ -21,8 +46,16 @@
 #include "ct_atomic.h"
 
 /*
- * Tallest tower.  With p = 1/4 per level, 20 levels index 4^20 entries.  A
- * torture build lowers it to make insert/remove races between towers common.
+ * A leaf reaches level k + 1 with probability p = 2^-CT_P_SHIFT once it
+ * reaches level k (design.md, "The cost of the path to a leaf").
+ */
+#ifndef CT_P_SHIFT
+#define CT_P_SHIFT 2
+#endif
+
+/*
+ * Tallest tower.  With p = 1/4 per level, 20 levels index 4^20 leaves.  A
+ * torture build lowers it to make link/unlink races between towers common.
  */
 #ifndef CT_MAX_LEVEL
 #define CT_MAX_LEVEL 20
@@ -33,74 +66,122 @@
 #define CT_REFS_MAX COWTABLE_REFS_MAX
 #endif
 
-/* Bit 0 of a next word: this node is deleted at this level. */
-#define CT_MARK ((uintptr_t)1)
+/* A leaf covers one block of 64 pages. */
+#define CT_LEAF_SHIFT  6
+#define CT_LEAF_PAGES  (1u << CT_LEAF_SHIFT)
+#define CT_BLOCK_SHIFT (COWTABLE_PAGE_SHIFT + CT_LEAF_SHIFT)
+#define CT_BLOCK_SIZE  ((uintptr_t)1 << CT_BLOCK_SHIFT)
 
-/* node->state: who has finished with the node (see design.md, "retire"). */
-#define CT_LINKED       1u /* its inserter has stopped linking levels */
-#define CT_DEAD         2u /* its last release has marked it and wants it gone */
+static inline uintptr_t ct_block_of(uintptr_t vaddr)
+{
+	return vaddr & ~(CT_BLOCK_SIZE - 1);
+}
+
+static inline unsigned int ct_slot_index(uintptr_t vaddr)
+{
+	return (unsigned int)(vaddr >> COWTABLE_PAGE_SHIFT) & (CT_LEAF_PAGES - 1);
+}
+
+/* A slot: frame number << 24 | reference count; 0 means untracked. */
+#define CT_REFS_BITS 24
+#define CT_REFS_MASK ((1ull << CT_REFS_BITS) - 1)
+
+static inline uint64_t ct_slot_make(cowtable_frame_t frame, uint32_t refs)
+{
+	return (uint64_t)frame << CT_REFS_BITS | refs;
+}
+
+static inline uint32_t ct_slot_refs(uint64_t slot)
+{
+	return (uint32_t)(slot & CT_REFS_MASK);
+}
+
+static inline cowtable_frame_t ct_slot_frame(uint64_t slot)
+{
+	return slot >> CT_REFS_BITS;
+}
+
+/* Bit 0 of a next word: the leaf is frozen (being deleted) at this level. */
+#define CT_FROZEN ((uintptr_t)1)
+
+/* leaf->state: who has finished with the leaf (design.md, "who retires"). */
+#define CT_LINK_DONE    1u /* its linker has stopped linking levels */
+#define CT_FREEZE_DONE  2u /* its killer has frozen every level */
 #define CT_HEIGHT_SHIFT 8
 
 /*
- * An entry.  32 bytes plus one word per level: 42.7 bytes on average with
- * p = 1/4.  key, frame and height never change while readers can reach the
- * node; refs is the reference count, 0 once the entry is dead.
+ * A leaf: the header below, the slots after it, and the tower of next words
+ * just before it in memory (next word i at ((uintptr_t *)leaf)[-1 - i]), so
+ * that a search reads the key and the low levels from one cache line and the
+ * slots sit at a fixed offset.  The head of the list is a header with a
+ * CT_MAX_LEVEL tower and no slots.
  */
-struct ct_node {
-	uintptr_t key;
-	cowtable_frame_t frame;
-	struct ct_node *link; /* retire batch or node cache; never read by searches */
-	uint32_t refs;
-	uint32_t state; /* CT_LINKED | CT_DEAD | height << CT_HEIGHT_SHIFT */
+struct ct_leaf {
+	uintptr_t key;        /* the block's first address; immutable while reachable */
+	uint32_t holds;       /* invariant H; 0: dead, and stays 0 */
+	uint32_t state;       /* CT_LINK_DONE | CT_FREEZE_DONE | height << CT_HEIGHT_SHIFT */
+	struct ct_leaf *link; /* retire batch or leaf cache; never read by a search */
 #ifdef CT_STRESS_CHECKS
-	uint64_t stamp; /* CT_STAMP_*: what the node is, for the torture's checks */
+	uint64_t stamp; /* CT_STAMP_*: what the leaf is, for the torture's checks */
 #endif
-	uintptr_t next[];
+	uint64_t slot[CT_LEAF_PAGES];
 };
 
-static inline unsigned int ct_node_height(const struct ct_node *n)
+static inline uintptr_t *ct_next(struct ct_leaf *l, unsigned int level)
+{
+	return (uintptr_t *)(void *)l - 1 - level;
+}
+
+static inline unsigned int ct_leaf_height(const struct ct_leaf *l)
 {
 	/* The height bits are written before publication and never change. */
-	return (ct_load_u32(&n->state) >> CT_HEIGHT_SHIFT) & 0xffu;
+	return (ct_load_u32(&l->state) >> CT_HEIGHT_SHIFT) & 0xffu;
 }
 
-static inline size_t ct_node_size(unsigned int height)
+/* Bytes of a leaf with a tower of @height, and of the head (no slots). */
+static inline size_t ct_leaf_size(unsigned int height)
 {
-	return sizeof(struct ct_node) + height * sizeof(uintptr_t);
+	return height * sizeof(uintptr_t) + sizeof(struct ct_leaf);
 }
 
-static inline struct ct_node *ct_ptr(uintptr_t word)
+static inline size_t ct_head_size(void)
 {
-	return (struct ct_node *)(word & ~CT_MARK);
+	return CT_MAX_LEVEL * sizeof(uintptr_t) + offsetof(struct ct_leaf, slot);
+}
+
+static inline struct ct_leaf *ct_ptr(uintptr_t word)
+{
+	return (struct ct_leaf *)(word & ~CT_FROZEN);
 }
 
 /* The table behind struct cowtable's private words. */
 struct ct_table {
 	struct cowtable_allocator alloc;
-	struct ct_node *head; /* sentinel, CT_MAX_LEVEL tall, key never compared */
+	struct ct_leaf *head; /* sentinel, CT_MAX_LEVEL tall, key never compared */
 	uint32_t level;       /* levels in use, only grows; searches start there */
 	void *contexts;       /* struct cowtable_ctx list, push only */
 	ck_epoch_t epoch;
 #ifdef CT_STRESS_CHECKS
-	int64_t violations;  /* nodes seen in a state no search may see them in */
-	uint64_t last_stamp; /* the stamp of the latest such node */
+	int64_t violations;  /* what a check below found wrong */
+	uint64_t last_stamp; /* the stamp of the latest leaf seen where it must not be */
+	uint32_t last_check; /* which check: CT_CHECK_* */
 #endif
 };
 
 /*
- * Retired nodes wait in batches: one ck_epoch callback frees a whole chain,
- * so a node needs one link word instead of a ck_epoch_entry of its own.
+ * Retired leaves wait in batches chained through their link word, so a leaf
+ * needs no ck_epoch_entry of its own.  A context seals its open batch (stamps
+ * it with the global epoch) once it holds CT_BATCH_LEAVES leaves and one of
+ * CT_SEALED_BATCHES slots is free; a sealed batch is freed two epochs later.
  */
-#define CT_BATCHES     8    /* batch headers per context */
-#define CT_BATCH_NODES 64   /* retired nodes that make a context poll */
-#define CT_CACHE_NODES 1024 /* freed nodes a context keeps for reuse */
+#define CT_BATCH_LEAVES   16
+#define CT_SEALED_BATCHES 8
+#define CT_CACHE_LEAVES   128 /* freed leaves a context keeps for reuse */
 
 struct ct_batch {
-	ck_epoch_entry_t entry;
-	struct cowtable_ctx *ctx;
-	struct ct_node *head;
+	struct ct_leaf *head;
 	uint32_t n;
-	bool in_flight; /* handed to ck_epoch, callback not yet run */
+	uint32_t epoch; /* sealed batches: the global epoch read at the seal */
 };
 
 struct cowtable_ctx {
@@ -109,26 +190,34 @@ struct cowtable_ctx {
 	struct cowtable_ctx *next; /* table->contexts list */
 	void *raw;                 /* what the allocator returned */
 	uint32_t in_use;
-	uint32_t open;   /* index of the batch collecting retired nodes */
 	uint64_t rng;    /* xorshift64 state for tower heights */
-	int64_t count;   /* entries created minus entries removed by this context */
-	int64_t pending; /* retired, not yet freed */
+	int64_t count;   /* pages this context started tracking minus those it stopped */
+	int64_t pending; /* retired leaves, not yet freed */
+	struct ct_batch open;
+	struct ct_batch sealed[CT_SEALED_BATCHES]; /* [0, nsealed), oldest first */
+	uint32_t nsealed;
+	uint32_t reclaim_at; /* open.n at which the next seal is attempted */
 	uint32_t cache_n;
-	struct ct_node *cache[CT_MAX_LEVEL]; /* free nodes by height - 1 */
-	struct ct_batch batch[CT_BATCHES];
+	struct ct_leaf *cache[CT_MAX_LEVEL]; /* free leaves by height - 1 */
 };
 
 /*
- * What a run of operations inside one epoch section carries from one page to
- * the next: the last search's predecessors (a finger for the next, larger
- * key) and a node allocated for a page that turned out not to need it.
+ * What a run of blocks inside one section carries from one block to the
+ * next: the last search's predecessors (a finger for the next, larger key)
+ * and a private leaf that was built but not published.
  */
 struct ct_cursor {
-	struct ct_node *preds[CT_MAX_LEVEL];
-	struct ct_node *succs[CT_MAX_LEVEL];
+	struct ct_leaf *preds[CT_MAX_LEVEL];
+	struct ct_leaf *succs[CT_MAX_LEVEL];
 	unsigned int finger; /* levels of preds[] usable as a finger; 0: none */
-	struct ct_node *spare;
+	struct ct_leaf *spare;
 };
+
+static inline void ct_cursor_init(struct ct_cursor *cur)
+{
+	cur->finger = 0;
+	cur->spare = NULL;
+}
 
 static inline struct ct_table *ct_table_of(struct cowtable *t)
 {
@@ -153,51 +242,57 @@ void ct_inject_delay(struct cowtable_ctx *ctx);
 #endif
 
 /*
- * Torture checks (CT_STRESS_CHECKS): every node carries a stamp.  Searches
- * check each node they touch: it must be live, or retired in an epoch no
+ * Torture checks (CT_STRESS_CHECKS): every leaf carries a stamp.  Searches
+ * check each leaf they touch: it must be live, or retired in an epoch no
  * older than the one the searching section began in (a section that began
- * after a node was retired must never reach it).  A cached or freed
- * (poisoned) node is always a violation.
+ * after a leaf was retired must never reach it).  A cached or freed
+ * (poisoned) leaf is always a violation.  Freeing a retired leaf checks that
+ * it is dead (H), and every poll checks the reclamation bound.
  */
 #define CT_STAMP_LIVE    0x4c49564500000000ull /* "LIVE" */
 #define CT_STAMP_RETIRED 0x5245544900000000ull /* "RETI" | epoch of the retire */
 #define CT_STAMP_CACHED  0x4341434800000000ull /* "CACH" */
+enum { CT_CHECK_STAMP = 1, CT_CHECK_DEAD = 2, CT_CHECK_BOUND = 3 };
 #ifdef CT_STRESS_CHECKS
-void ct_check_node(struct cowtable_ctx *ctx, struct ct_node *n);
-void ct_stamp(struct ct_node *n, uint64_t stamp);
-#define CT_CHECK(ctx, n) ct_check_node(ctx, n)
-#define CT_STAMP(n, s)   ct_stamp(n, s)
+void ct_check_leaf(struct cowtable_ctx *ctx, struct ct_leaf *l);
+void ct_stamp(struct ct_leaf *l, uint64_t stamp);
+void ct_violation(struct ct_table *t, uint32_t check, uint64_t stamp);
+#define CT_CHECK(ctx, l) ct_check_leaf(ctx, l)
+#define CT_STAMP(l, s)   ct_stamp(l, s)
 #else
-#define CT_CHECK(ctx, n) ((void)0)
-#define CT_STAMP(n, s)   ((void)0)
+#define CT_CHECK(ctx, l) ((void)0)
+#define CT_STAMP(l, s)   ((void)0)
 #endif
 
-/* context.c */
+/* table.c */
+unsigned int ct_random_height(struct cowtable_ctx *ctx);
+void ct_count_add(struct cowtable_ctx *ctx, int64_t delta);
+
+/* reclaim.c */
 void ct_enter(struct cowtable_ctx *ctx);
 void ct_exit(struct cowtable_ctx *ctx);
-unsigned int ct_random_height(struct cowtable_ctx *ctx);
-struct ct_node *ct_node_alloc(struct cowtable_ctx *ctx, unsigned int height);
-void ct_node_free(struct cowtable_ctx *ctx, struct ct_node *n);
-void ct_retire(struct cowtable_ctx *ctx, struct ct_node *n);
-void ct_count_add(struct cowtable_ctx *ctx, int64_t delta);
+struct ct_leaf *ct_leaf_alloc(struct cowtable_ctx *ctx, unsigned int height);
+void ct_leaf_free(struct cowtable_ctx *ctx, struct ct_leaf *l);
+void ct_retire(struct cowtable_ctx *ctx, struct ct_leaf *l);
 void ct_maybe_reclaim(struct cowtable_ctx *ctx);
+void ct_ctx_release_memory(struct cowtable_ctx *ctx);
 
-/* entry.c */
-int ct_mark_locked(struct cowtable_ctx *ctx, struct ct_cursor *cur, uintptr_t vaddr,
-                   cowtable_frame_t frame);
-int ct_release_node(struct cowtable_ctx *ctx, struct ct_node *n, cowtable_frame_t *frame,
-                    struct ct_cursor *cur);
+/* leaf.c */
+int ct_mark_block(struct cowtable_ctx *ctx, struct ct_cursor *cur, uintptr_t start,
+                  const cowtable_frame_t *frames, size_t *i, size_t n);
+unsigned int ct_release_slots(struct cowtable_ctx *ctx, struct ct_cursor *cur, struct ct_leaf *l,
+                              unsigned int lo, unsigned int hi, uint64_t *seen, uint64_t *released);
+void ct_leaf_drop(struct cowtable_ctx *ctx, struct ct_leaf *l, uint32_t holds,
+                  struct ct_cursor *cur);
 
 /* skiplist.c */
-unsigned int ct_find(struct cowtable_ctx *ctx, uintptr_t key, struct ct_node **preds,
-                     struct ct_node **succs, unsigned int height, unsigned int finger);
-struct ct_node *ct_seek(struct cowtable_ctx *ctx, uintptr_t key);
-struct ct_node *ct_search(struct cowtable_ctx *ctx, uintptr_t key);
-void ct_raise_level(struct ct_table *t, unsigned int height);
-bool ct_link(struct cowtable_ctx *ctx, struct ct_node *n, struct ct_node **preds,
-             struct ct_node **succs);
-void ct_mark_tower(struct ct_node *n);
-unsigned int ct_unlink_dead(struct cowtable_ctx *ctx, struct ct_node *n, struct ct_node **preds,
+unsigned int ct_neighbours(struct cowtable_ctx *ctx, uintptr_t key, struct ct_leaf **preds,
+                           struct ct_leaf **succs, unsigned int height, unsigned int finger);
+struct ct_leaf *ct_descend(struct cowtable_ctx *ctx, uintptr_t key);
+bool ct_link(struct cowtable_ctx *ctx, struct ct_leaf *l, struct ct_leaf **preds,
+             struct ct_leaf **succs);
+void ct_freeze_tower(struct ct_leaf *l);
+unsigned int ct_remove_dead(struct cowtable_ctx *ctx, struct ct_leaf *l, struct ct_leaf **preds,
                             unsigned int finger);
 
 #endif /* CT_INTERNAL_H */

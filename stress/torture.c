@@ -22,7 +22,7 @@
  *   4 allocator balance zero after fini
  *   5 structure at quiescent points: levels sorted, subsets of level 0, no
  *     marked/dead/retired node reachable, length == count
- *   6 bounded memory: a thread stalls inside a section; pending nodes rise,
+ *   6 bounded memory: a thread stalls inside a section; pending leaves rise,
  *     then drain; the peak is printed; nothing pending after the barriers
  *   7 no progress for --watchdog seconds is a failure (livelock)
  *
@@ -60,7 +60,7 @@ struct config {
 	unsigned int threads;
 	double seconds;
 	uint64_t ops; /* per thread; 0: run for seconds */
-	unsigned int keys, hot, hot_pct;
+	unsigned int keys, hot, hot_pct, stride;
 	unsigned int mix[OP_COUNT];
 	enum mode mode;
 	uint64_t seed;
@@ -190,15 +190,20 @@ static unsigned int pick_key(struct worker *w)
 	return (unsigned int)((x >> 8) % cfg.keys);
 }
 
+/*
+ * Key k's page: --stride pages apart.  Stride 1 (consecutive pages: range
+ * operations cover runs of keys, and 64 keys share a leaf) makes marks race
+ * releases of other pages of the same leaf; stride 64 gives every key a leaf
+ * of its own, born and killed with its page.
+ */
 static uintptr_t vaddr_of(unsigned int key)
 {
-	/* Consecutive pages, so that range operations cover runs of keys. */
-	return (uintptr_t)0x100000 + (uintptr_t)key * PAGE;
+	return (uintptr_t)0x100000 + (uintptr_t)key * cfg.stride * PAGE;
 }
 
 static unsigned int key_of(uintptr_t vaddr)
 {
-	return (unsigned int)((vaddr - 0x100000) / PAGE);
+	return (unsigned int)((vaddr - 0x100000) / PAGE / cfg.stride);
 }
 
 static cowtable_frame_t anon_frame(unsigned int key)
@@ -353,6 +358,9 @@ static void anon_range(struct worker *w, struct cowtable_ctx *ctx)
 	n = 1 + (unsigned int)(x % 64);
 	if (key + n > cfg.keys)
 		n = cfg.keys - key;
+	/* mark_range marks consecutive pages: one key's page when keys are apart. */
+	if (cfg.stride > 1 && (x >> 8) % 3 == 0)
+		n = 1;
 	switch ((x >> 8) % 3) {
 	case 0:
 		for (i = 0; i < n; i++)
@@ -495,7 +503,7 @@ static void *work(void *arg)
 	return NULL;
 }
 
-static int64_t pending_nodes(void)
+static int64_t pending_leaves(void)
 {
 	struct ct_table *t = ct_table_of(&table);
 	struct cowtable_ctx *c;
@@ -506,53 +514,78 @@ static int64_t pending_nodes(void)
 	return sum;
 }
 
+/* What the library's own checks found (CT_STRESS_CHECKS), reported once. */
+static void library_checks(const char *when)
+{
+	static const char *what[] = {
+	        [CT_CHECK_STAMP] = "a leaf seen by a search after its retirement or free",
+	        [CT_CHECK_DEAD] = "a retired leaf freed with a hold or a tracked page",
+	        [CT_CHECK_BOUND] = "a context over the reclamation bound after a poll",
+	};
+	struct ct_table *t = ct_table_of(&table);
+	uint32_t check = ct_load_u32(&t->last_check);
+
+	if (ct_load_stat(&t->violations) == 0)
+		return;
+	violation("%s: %lld library checks failed, the last: %s (%#llx)", when,
+	          (long long)ct_load_stat(&t->violations),
+	          check < sizeof(what) / sizeof(what[0]) && what[check] ? what[check] : "?",
+	          (unsigned long long)ct_load_u64(&t->last_stamp));
+	ct_store_stat(&t->violations, 0);
+}
+
 /* Invariant 5, with every worker paused between operations. */
 static void check_structure(const char *when)
 {
 	struct ct_table *t = ct_table_of(&table);
-	struct ct_node *n, *below;
+	struct ct_leaf *l, *below;
+	size_t tracked = 0;
 	uintptr_t word;
-	size_t len0 = 0;
+	unsigned int k, live;
 	int i;
 
 	for (i = 0; i < CT_MAX_LEVEL; i++) {
-		below = ct_ptr(t->head->next[0]);
-		for (n = ct_ptr(t->head->next[i]); n != NULL; n = ct_ptr(word)) {
-			word = n->next[i];
-			if (word & CT_MARK)
-				violation("%s: marked node %#lx reachable at level %d", when,
-				          (unsigned long)n->key, i);
-			if (n->stamp != CT_STAMP_LIVE || n->refs == 0)
-				violation("%s: node %#lx at level %d: stamp %#llx refs %u", when,
-				          (unsigned long)n->key, i, (unsigned long long)n->stamp,
-				          n->refs);
-			if ((int)ct_node_height(n) <= i)
-				violation("%s: node %#lx of height %u linked at level %d", when,
-				          (unsigned long)n->key, ct_node_height(n), i);
-			if (ct_ptr(word) != NULL && ct_ptr(word)->key <= n->key)
+		below = ct_ptr(*ct_next(t->head, 0));
+		for (l = ct_ptr(*ct_next(t->head, (unsigned int)i)); l != NULL; l = ct_ptr(word)) {
+			word = *ct_next(l, (unsigned int)i);
+			if (word & CT_FROZEN)
+				violation("%s: frozen leaf %#lx reachable at level %d", when,
+				          (unsigned long)l->key, i);
+			if (l->stamp != CT_STAMP_LIVE)
+				violation("%s: leaf %#lx at level %d: stamp %#llx", when,
+				          (unsigned long)l->key, i, (unsigned long long)l->stamp);
+			if ((int)ct_leaf_height(l) <= i)
+				violation("%s: leaf %#lx of height %u linked at level %d", when,
+				          (unsigned long)l->key, ct_leaf_height(l), i);
+			if (ct_ptr(word) != NULL && ct_ptr(word)->key <= l->key)
 				violation("%s: level %d out of order at %#lx", when, i,
-				          (unsigned long)n->key);
+				          (unsigned long)l->key);
+			if (l->key != ct_block_of(l->key))
+				violation("%s: leaf key %#lx is not a block's first address", when,
+				          (unsigned long)l->key);
 			if (i == 0) {
-				len0++;
+				/* Quiescent: no mark or drop in flight, so holds == tracked slots
+				 * (H). */
+				for (live = 0, k = 0; k < CT_LEAF_PAGES; k++)
+					live += l->slot[k] != 0;
+				if (live == 0 || l->holds != live)
+					violation("%s: leaf %#lx has %u holds and %u tracked pages",
+					          when, (unsigned long)l->key, l->holds, live);
+				tracked += live;
 				continue;
 			}
-			/* Subset of level 0: find n there, walking forward only. */
-			while (below != NULL && below != n)
-				below = ct_ptr(below->next[0]);
+			/* Subset of level 0: find l there, walking forward only. */
+			while (below != NULL && below != l)
+				below = ct_ptr(*ct_next(below, 0));
 			if (below == NULL)
-				violation("%s: node %#lx at level %d is not on level 0", when,
-				          (unsigned long)n->key, i);
+				violation("%s: leaf %#lx at level %d is not on level 0", when,
+				          (unsigned long)l->key, i);
 		}
 	}
-	if (len0 != cowtable_count(&table))
-		violation("%s: level 0 holds %zu nodes, count says %zu", when, len0,
+	if (tracked != cowtable_count(&table))
+		violation("%s: the leaves hold %zu tracked pages, count says %zu", when, tracked,
 		          cowtable_count(&table));
-	if (t->violations != 0) {
-		violation("%s: %lld nodes seen by a search after their retirement or free "
-		          "(last stamp %#llx)",
-		          when, (long long)t->violations, (unsigned long long)t->last_stamp);
-		t->violations = 0;
-	}
+	library_checks(when);
 }
 
 /* Waits for every worker to stop between operations; a worker stuck inside one is a livelock. */
@@ -660,9 +693,9 @@ static void final_checks(int64_t *lives)
 	check_structure("end");
 	if (cowtable_count(&table) != 0)
 		violation("%zu entries left at the end", cowtable_count(&table));
-	if (pending_nodes() != 0)
-		violation("%lld retired nodes still pending after every barrier",
-		          (long long)pending_nodes());
+	if (pending_leaves() != 0)
+		violation("%lld retired leaves still pending after every barrier",
+		          (long long)pending_leaves());
 	if (cfg.mode == MODE_HOLDER) {
 		uint64_t missing = 0;
 
@@ -676,7 +709,8 @@ static void final_checks(int64_t *lives)
 
 static void usage(void)
 {
-	printf("usage: cowtable_torture [--threads N] [--seconds S | --ops N] [--keys K]\n"
+	printf("usage: cowtable_torture [--threads N] [--seconds S | --ops N] [--keys K] [--stride "
+	       "P]\n"
 	       "  [--hot H] [--hot-pct P] [--mix mark:release:lookup:handoff[:range]]\n"
 	       "  [--mode holder|anon] [--seed S] [--alloc-fail N] [--stall-ms M]\n"
 	       "  [--check-every S] [--watchdog S] [--keep-going 0|1]\n");
@@ -690,6 +724,7 @@ static void parse(int argc, char **argv)
 	cfg = (struct config){.threads = 4,
 	                      .seconds = 10,
 	                      .keys = 4096,
+	                      .stride = 1,
 	                      .hot = 4,
 	                      .hot_pct = 50,
 	                      .mix = {30, 30, 30, 10},
@@ -711,6 +746,8 @@ static void parse(int argc, char **argv)
 			cfg.ops = strtoull(v, NULL, 0);
 		else if (!strcmp(a, "--keys"))
 			cfg.keys = (unsigned int)atoi(v);
+		else if (!strcmp(a, "--stride"))
+			cfg.stride = (unsigned int)atoi(v);
 		else if (!strcmp(a, "--hot"))
 			cfg.hot = (unsigned int)atoi(v);
 		else if (!strcmp(a, "--hot-pct"))
@@ -737,6 +774,7 @@ static void parse(int argc, char **argv)
 			usage();
 	}
 	if (cfg.threads < 1 || cfg.keys < 1 || cfg.keys > (1u << 20) || cfg.hot > cfg.keys ||
+	    cfg.stride < 1 || cfg.stride > 4096 ||
 	    cfg.mix[0] + cfg.mix[1] + cfg.mix[2] + cfg.mix[3] + cfg.mix[4] == 0 ||
 	    (cfg.mode == MODE_HOLDER && cfg.mix[4] != 0))
 		usage();
@@ -752,13 +790,14 @@ int main(int argc, char **argv)
 
 	parse(argc, argv);
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	printf("cowtable torture: mode %s, %u threads, %s %g, %u keys (%u hot, %u%%), mix "
+	printf("cowtable torture: mode %s, %u threads, %s %g, %u keys %u pages apart (%u hot, "
+	       "%u%%), mix "
 	       "%u:%u:%u:%u:%u, seed %" PRIu64 ", alloc-fail 1/%" PRIu64 ", stall %u ms, "
 	       "max level %d%s\n",
 	       cfg.mode == MODE_ANON ? "anon" : "holder", cfg.threads,
 	       cfg.ops ? "ops/thread" : "seconds", cfg.ops ? (double)cfg.ops : cfg.seconds,
-	       cfg.keys, cfg.hot, cfg.hot_pct, cfg.mix[0], cfg.mix[1], cfg.mix[2], cfg.mix[3],
-	       cfg.mix[4], cfg.seed, cfg.alloc_fail, cfg.stall_ms, CT_MAX_LEVEL,
+	       cfg.keys, cfg.stride, cfg.hot, cfg.hot_pct, cfg.mix[0], cfg.mix[1], cfg.mix[2],
+	       cfg.mix[3], cfg.mix[4], cfg.seed, cfg.alloc_fail, cfg.stall_ms, CT_MAX_LEVEL,
 #ifdef CT_INJECT_DELAYS
 	       ", injected delays"
 #else
@@ -786,7 +825,7 @@ int main(int argc, char **argv)
 	while (!all_done()) {
 		sleep_ms(50);
 		t = now();
-		pending = pending_nodes();
+		pending = pending_leaves();
 		if (pending > peak_pending)
 			peak_pending = pending;
 		if (cfg.ops == 0 && t - start >= cfg.seconds)
@@ -802,7 +841,7 @@ int main(int argc, char **argv)
 		}
 		if (t - last_print >= 1.0) {
 			last_print = t;
-			printf("[%4.0fs] %10.0f ops/s, %8zu live entries, %7lld pending nodes "
+			printf("[%4.0fs] %10.0f ops/s, %8zu live entries, %7lld pending leaves "
 			       "(peak %lld), %llu violations\n",
 			       t - start, (double)(ops - last_ops), cowtable_count(&table),
 			       (long long)pending, (long long)peak_pending,
@@ -829,7 +868,7 @@ int main(int argc, char **argv)
 		free(workers[i].tally);
 	free(workers);
 	printf("VERDICT: %s: %" PRIu64 " ops in %.1f s (%.0f ops/s), %lld entry lifetimes, "
-	       "peak %lld pending nodes, %llu allocations failed on purpose, "
+	       "peak %lld pending leaves, %llu allocations failed on purpose, "
 	       "%llu violations, seed %" PRIu64 "\n",
 	       violations == 0 ? "PASS" : "FAIL", ops, t, (double)ops / t, (long long)lives,
 	       (long long)peak_pending, (unsigned long long)alloc.failures,

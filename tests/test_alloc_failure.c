@@ -1,6 +1,8 @@
 /*
  * Allocation failure at every allocation point.  One scenario (init, two
- * contexts, a few hundred marks, shares, releases and reclaims) is run again
+ * contexts, a few hundred marks, shares, releases and reclaims on pages
+ * spread so that most blocks hold one or two of them, so leaves are born
+ * and die all the time) is run again
  * and again, failing the 1st, 2nd, 3rd... allocation, until a run completes
  * with no failure left to inject.  Each failed operation must return its
  * error and change nothing (checked against a model of every key); the same
@@ -14,6 +16,12 @@
 
 #define KEYS 300
 #define PAGE COWTABLE_PAGE_SIZE
+
+/* Key k's page: 37 pages apart, so a 64-page block holds one or two keys. */
+static uintptr_t va(int k)
+{
+	return (uintptr_t)k * 37 * PAGE;
+}
 
 static uint32_t model[KEYS];
 
@@ -33,8 +41,7 @@ static int state_matches(struct cowtable *t, struct cowtable_ctx *ctx)
 
 	for (k = 0; k < KEYS; k++) {
 		refs = 0;
-		if (cowtable_lookup(ctx, (uintptr_t)k * PAGE, NULL, &refs) != (model[k] != 0) ||
-		    refs != model[k])
+		if (cowtable_lookup(ctx, va(k), NULL, &refs) != (model[k] != 0) || refs != model[k])
 			return 0;
 		tracked += model[k] != 0;
 	}
@@ -72,7 +79,7 @@ static int scenario(struct test_alloc *a, uint64_t at)
 			for (;;) {
 				uint64_t before = a->failures;
 
-				ret = cowtable_mark(ctx, (uintptr_t)k * PAGE, 9);
+				ret = cowtable_mark(ctx, va(k), 9);
 				if (ret != COWTABLE_ENOMEM)
 					break;
 				if (a->failures == before)
@@ -84,7 +91,7 @@ static int scenario(struct test_alloc *a, uint64_t at)
 				return fail("mark result", at, k);
 			model[k] = (uint32_t)ret;
 		} else {
-			r = cowtable_release(ctx, (uintptr_t)k * PAGE, NULL);
+			r = cowtable_release(ctx, va(k), NULL);
 			if (r != (model[k] == 0   ? COWTABLE_NOT_COW
 			          : model[k] == 1 ? COWTABLE_LAST
 			                          : COWTABLE_SHARED))
@@ -93,7 +100,7 @@ static int scenario(struct test_alloc *a, uint64_t at)
 				model[k]--;
 		}
 		if (i % 50 == 0)
-			cowtable_reclaim(ctx); /* cached nodes get reused, new ones allocated */
+			cowtable_reclaim(ctx); /* cached leaves get reused, new ones allocated */
 	}
 	if (!state_matches(&t, c[0]))
 		return fail("final state", at, -1);

@@ -118,7 +118,7 @@ int main(int argc, char **argv)
 	struct tally sum;
 	uint64_t violations = 0;
 	unsigned int i, k;
-	int64_t lives = 0;
+	int64_t lives = 0, left;
 	int r, failed = 0;
 
 	if (threads < 1 || keys < 1 || keys > MAX_KEYS)
@@ -148,9 +148,18 @@ int main(int argc, char **argv)
 			sum.releases += w[i].t[k].releases;
 			sum.lasts += w[i].t[k].lasts;
 		}
-		while ((r = cowtable_release(ctx, (uintptr_t)k * PAGE, NULL)) != COWTABLE_NOT_COW) {
+		/* No key can need more releases than twice its successful marks. */
+		for (left = 2 * (sum.marks + 1);
+		     left > 0 &&
+		     (r = cowtable_release(ctx, (uintptr_t)k * PAGE, NULL)) != COWTABLE_NOT_COW;
+		     left--) {
 			sum.releases++;
 			sum.lasts += r == COWTABLE_LAST;
+		}
+		if (left == 0) {
+			printf("VIOLATION: key %u still tracked after %lld releases\n", k,
+			       (long long)(2 * (sum.marks + 1)));
+			violations++;
 		}
 		lives += sum.lasts;
 		if (sum.lasts != sum.releases - sum.marks) {

@@ -77,6 +77,7 @@ static void test_op_errors(void)
 	CHECK(cowtable_mark(ctx, v + 1, 5) == COWTABLE_EINVAL);
 	CHECK(cowtable_mark(ctx, v + PAGE / 2, 5) == COWTABLE_EINVAL);
 	CHECK(cowtable_mark(NULL, v, 5) == COWTABLE_EINVAL);
+	CHECK(cowtable_mark(ctx, v, COWTABLE_FRAME_MAX + 1) == COWTABLE_EINVAL);
 	CHECK(cowtable_release(ctx, v + 8, NULL) == COWTABLE_EINVAL);
 	CHECK(cowtable_release(NULL, v, NULL) == COWTABLE_EINVAL);
 	CHECK(!cowtable_is_cow(ctx, v + 1) && !cowtable_is_cow(NULL, v));
@@ -96,7 +97,13 @@ static void test_op_errors(void)
 	CHECK(cowtable_mark(ctx, v, 5) == 2);
 	CHECK(has(ctx, v, 5, 2));
 	a.fail_at = a.calls + 1; /* sharing an entry needs no memory */
+	i = (int)a.failures;
 	CHECK(cowtable_mark(ctx, v, 5) == 3);
+	/* Nor does a new entry in a block that has a leaf already. */
+	CHECK(cowtable_release(ctx, v + PAGE, &f) == COWTABLE_NOT_COW && f == 123);
+	CHECK(cowtable_mark(ctx, v + PAGE, 7) == 2 && a.failures == (uint64_t)i);
+	CHECK(cowtable_release(ctx, v + PAGE, NULL) == COWTABLE_SHARED);
+	CHECK(cowtable_release(ctx, v + PAGE, NULL) == COWTABLE_LAST);
 	a.fail_at = 0;
 
 	/* EEXIST: another frame; nothing changes. */

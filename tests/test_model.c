@@ -33,6 +33,7 @@ struct run {
 	size_t keys;
 	size_t tracked;
 	uintptr_t base;
+	size_t stride; /* pages between keys */
 	uint64_t op;
 	uint64_t seed;
 };
@@ -47,7 +48,7 @@ static int mismatch(struct run *r, const char *what, long long got, long long wa
 static int model_mark(struct run *r, size_t k, cowtable_frame_t frame)
 {
 	struct model_entry *m = &r->model[k];
-	int want, got = cowtable_mark(r->ctx, r->base + k * COWTABLE_PAGE_SIZE, frame);
+	int want, got = cowtable_mark(r->ctx, r->base + k * r->stride * COWTABLE_PAGE_SIZE, frame);
 
 	if (m->refs == 0) {
 		want = 2;
@@ -73,7 +74,8 @@ static int model_release(struct run *r, size_t k)
 {
 	struct model_entry *m = &r->model[k];
 	cowtable_frame_t frame = 0xdead;
-	int want, got = cowtable_release(r->ctx, r->base + k * COWTABLE_PAGE_SIZE, &frame);
+	int want, got = cowtable_release(r->ctx, r->base + k * r->stride * COWTABLE_PAGE_SIZE,
+	                                 &frame);
 
 	want = m->refs == 0 ? COWTABLE_NOT_COW : m->refs == 1 ? COWTABLE_LAST : COWTABLE_SHARED;
 	if (got != want)
@@ -92,7 +94,7 @@ static int model_release(struct run *r, size_t k)
 static int model_lookup(struct run *r, size_t k)
 {
 	struct model_entry *m = &r->model[k];
-	uintptr_t vaddr = r->base + k * COWTABLE_PAGE_SIZE;
+	uintptr_t vaddr = r->base + k * r->stride * COWTABLE_PAGE_SIZE;
 	cowtable_frame_t frame = 0;
 	uint32_t refs = 0;
 	bool got = cowtable_lookup(r->ctx, vaddr, &frame, &refs);
@@ -118,11 +120,11 @@ static int model_step(struct run *r, uint64_t *rng)
 	switch (x & 15) {
 	case 0:
 		/* Unaligned addresses are refused and change nothing. */
-		if (cowtable_mark(r->ctx, r->base + k * COWTABLE_PAGE_SIZE + 8, frame) !=
-		    COWTABLE_EINVAL)
+		if (cowtable_mark(r->ctx, r->base + k * r->stride * COWTABLE_PAGE_SIZE + 8,
+		                  frame) != COWTABLE_EINVAL)
 			return mismatch(r, "unaligned mark", 0, COWTABLE_EINVAL);
-		if (cowtable_release(r->ctx, r->base + k * COWTABLE_PAGE_SIZE + 1, NULL) !=
-		    COWTABLE_EINVAL)
+		if (cowtable_release(r->ctx, r->base + k * r->stride * COWTABLE_PAGE_SIZE + 1,
+		                     NULL) != COWTABLE_EINVAL)
 			return mismatch(r, "unaligned release", 0, COWTABLE_EINVAL);
 		return 1;
 	case 1:
@@ -141,7 +143,7 @@ static int model_step(struct run *r, uint64_t *rng)
 	}
 }
 
-static int run_phase(uint64_t seed, size_t keys, uint64_t ops, uintptr_t base)
+static int run_phase(uint64_t seed, size_t keys, size_t stride, uint64_t ops, uintptr_t base)
 {
 	struct test_alloc alloc;
 	struct cowtable_allocator al = test_allocator(&alloc);
@@ -153,6 +155,7 @@ static int run_phase(uint64_t seed, size_t keys, uint64_t ops, uintptr_t base)
 	memset(&r, 0, sizeof(r));
 	r.keys = keys;
 	r.base = base;
+	r.stride = stride;
 	r.seed = seed;
 	r.model = calloc(keys, sizeof(*r.model));
 	if (r.model == NULL || cowtable_init(&r.table, &al) != 0 ||
@@ -179,8 +182,42 @@ static int run_phase(uint64_t seed, size_t keys, uint64_t ops, uintptr_t base)
 	if (ok && !test_alloc_balanced(&alloc, "model"))
 		ok = 0;
 	free(r.model);
-	printf("%s: %zu keys, %" PRIu64 " ops, seed %" PRIu64 ", peak %lld bytes\n",
-	       ok ? "ok" : "FAILED", keys, ops, seed, (long long)alloc.peak);
+	printf("%s: %zu keys %zu pages apart from %#lx, %" PRIu64 " ops, seed %" PRIu64
+	       ", peak %lld bytes\n",
+	       ok ? "ok" : "FAILED", keys, stride, (unsigned long)base, ops, seed,
+	       (long long)alloc.peak);
+	return ok;
+}
+
+/*
+ * The real limit: one page marked up to COWTABLE_REFS_MAX (2^24 - 1), then
+ * refused, and its count intact on the way down.
+ */
+static int refs_max(void)
+{
+	struct cowtable table;
+	struct cowtable_ctx *ctx;
+	uintptr_t v = 0x123000;
+	uint32_t refs = 0, i;
+	int ok;
+
+	if (cowtable_init(&table, NULL) != 0 || (ctx = cowtable_ctx_get(&table)) == NULL)
+		return 0;
+	ok = cowtable_mark(ctx, v, 77) == 2;
+	for (i = 3; i <= COWTABLE_REFS_MAX && ok; i++)
+		ok = cowtable_mark(ctx, v, 77) == (int)i;
+	ok = ok && cowtable_mark(ctx, v, 77) == COWTABLE_EOVERFLOW &&
+	     cowtable_lookup(ctx, v, NULL, &refs) && refs == COWTABLE_REFS_MAX &&
+	     cowtable_release(ctx, v, NULL) == COWTABLE_SHARED &&
+	     cowtable_mark(ctx, v, 77) == (int)COWTABLE_REFS_MAX &&
+	     cowtable_mark(ctx, v + COWTABLE_PAGE_SIZE, 77) == 2;
+	for (i = COWTABLE_REFS_MAX; i > 1 && ok; i--)
+		ok = cowtable_release(ctx, v, NULL) == COWTABLE_SHARED;
+	ok = ok && cowtable_release(ctx, v, NULL) == COWTABLE_LAST;
+	cowtable_ctx_put(ctx);
+	cowtable_fini(&table);
+	printf("%s: one page up to COWTABLE_REFS_MAX (%u) and down\n", ok ? "ok" : "MISMATCH",
+	       (unsigned)COWTABLE_REFS_MAX);
 	return ok;
 }
 
@@ -197,13 +234,20 @@ int main(int argc, char **argv)
 	}
 	printf("model test: seed %" PRIu64 ", refs max %llu\n", seed,
 	       (unsigned long long)TEST_REFS_MAX);
-	/* Hot: 64 keys, entries die and return constantly. */
-	run_phase(seed, 64, ops, 0x10000) ? passed++ : failed++;
+	/* Hot: 64 keys across a block edge, entries die and return constantly. */
+	run_phase(seed, 64, 1, ops, 0x10000) ? passed++ : failed++;
 	/* Wide: 200000 keys, tall towers, long level-0 runs. */
-	run_phase(seed + 1, 200000, ops, (uintptr_t)0x7f0000000000ull) ? passed++ : failed++;
+	run_phase(seed + 1, 200000, 1, ops, (uintptr_t)0x7f0000000000ull) ? passed++ : failed++;
 	/* The top of the address space: keys near UINTPTR_MAX sort correctly. */
-	run_phase(seed + 2, 4096, ops / 4, UINTPTR_MAX - 4096 * COWTABLE_PAGE_SIZE + 1) ? passed++
-	                                                                                : failed++;
+	run_phase(seed + 2, 4096, 1, ops / 4, UINTPTR_MAX - 4096 * COWTABLE_PAGE_SIZE + 1)
+	        ? passed++
+	        : failed++;
+	/* Sparse from page 0: one or two keys a block, so leaves are born and die. */
+	run_phase(seed + 3, 512, 37, ops / 4, 0) ? passed++ : failed++;
+	/* 63 pages apart: every slot index, first and last slots of blocks side by side. */
+	run_phase(seed + 4, 1000, 63, ops / 4, 0x20000000) ? passed++ : failed++;
+	if (TEST_REFS_MAX == COWTABLE_REFS_MAX)
+		refs_max() ? passed++ : failed++;
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed == 0 ? 0 : 1;
 }

@@ -61,9 +61,10 @@ static void on_last(uintptr_t vaddr, cowtable_frame_t frame, void *arg)
 	l->n++;
 	if (l->reenter != NULL) {
 		/* Callbacks run outside the section: calling back in is allowed. */
-		cowtable_mark(l->reenter, 0x10000000, 1);
-		cowtable_release(l->reenter, 0x10000000, NULL);
-		cowtable_release(l->reenter, 0x10000000, NULL);
+		if (cowtable_mark(l->reenter, 0x10000000, 1) != 2 ||
+		    cowtable_release(l->reenter, 0x10000000, NULL) != COWTABLE_SHARED ||
+		    cowtable_release(l->reenter, 0x10000000, NULL) != COWTABLE_LAST)
+			l->foreign++;
 	}
 }
 
@@ -234,7 +235,7 @@ static int errors_and_failures(void)
 {
 	struct test_alloc a;
 	struct cowtable_allocator al = test_allocator(&a);
-	cowtable_frame_t frames[100];
+	cowtable_frame_t frames[136];
 	struct cowtable t;
 	struct cowtable_ctx *ctx;
 	size_t i, marked = 77;
@@ -269,29 +270,128 @@ static int errors_and_failures(void)
 	CHECK(cowtable_foreach(ctx, va(0), va(100), NULL, NULL) == 0, "NULL visitor");
 	CHECK(cowtable_foreach(ctx, va(0), va(100), on_visit, &w) == 0 && w.n == 0, "empty walk");
 
-	/* Allocation failure in the middle: exact count, the rest unchanged. */
-	a.fail_at = a.calls + 40;
-	CHECK(cowtable_mark_range(ctx, va(0), 100, frames, &marked) == COWTABLE_ENOMEM, "enomem");
-	CHECK(marked == 39, "marked %zu", marked);
-	for (i = 0; i < 100; i++)
-		refs_of[i] = i < marked ? 2 : 0;
-	if (!check_all(&t, ctx))
-		return 0;
-	/* Retry the rest: pages already marked are shared, the others are new. */
-	CHECK(cowtable_mark_range(ctx, va(0), 100, frames, &marked) == 0 && marked == 100, "retry");
-	for (i = 0; i < 100; i++)
-		refs_of[i] = i < 39 ? 3 : 2;
-	if (!check_all(&t, ctx))
-		return 0;
-	/* Undo: each page down by one, then down to nothing. */
-	CHECK(cowtable_release_range(ctx, va(0), va(100), NULL, NULL) == 100, "undo");
-	CHECK(cowtable_release_range(ctx, va(0), va(100), NULL, NULL) == 100, "undo 2");
-	CHECK(cowtable_release_range(ctx, va(0), va(39), NULL, NULL) == 39, "undo 3");
-	CHECK(cowtable_count(&t) == 0, "count %zu", cowtable_count(&t));
 	cowtable_ctx_put(ctx);
 	cowtable_fini(&t);
 	CHECK(test_alloc_balanced(&a, "range errors"), "allocator");
+
+	/*
+	 * Allocation failure in the middle, on a fresh table whose context has
+	 * no cached leaf: pages 10..109 span blocks 0 and 1 (BASE is a block's
+	 * first address); the second leaf cannot be allocated, so the 54 pages of
+	 * block 0 are marked, the rest is unchanged.
+	 */
+	CHECK(cowtable_init(&t, &al) == 0, "init");
+	ctx = cowtable_ctx_get(&t);
+	CHECK(ctx != NULL, "ctx");
+	for (i = 0; i < 136; i++)
+		frames[i] = frame_of[i] = 1000 + i;
+	a.fail_at = a.calls + 2;
+	CHECK(cowtable_mark_range(ctx, va(10), 100, frames + 10, &marked) == COWTABLE_ENOMEM,
+	      "enomem");
+	CHECK(marked == 54, "marked %zu", marked);
+	for (i = 0; i < 128; i++)
+		refs_of[i] = i >= 10 && i < 64 ? 2 : 0;
+	if (!check_all(&t, ctx))
+		return 0;
+	/* Retry: the 54 marked pages are shared in place, the rest is a new leaf. */
+	CHECK(cowtable_mark_range(ctx, va(10), 100, frames + 10, &marked) == 0 && marked == 100,
+	      "retry");
+	for (i = 10; i < 110; i++)
+		refs_of[i] = i < 64 ? 3 : 2;
+	if (!check_all(&t, ctx))
+		return 0;
+	/*
+	 * In place with an allocation failure after it: pages 60..69 are tracked
+	 * (block 0 and 1 have live leaves), 60..129 reaches block 2, which has
+	 * none and cannot get one: 60..127 are marked (68 pages).
+	 */
+	a.fail_at = a.calls + 1;
+	CHECK(cowtable_mark_range(ctx, va(60), 70, frames + 60, &marked) == COWTABLE_ENOMEM &&
+	              marked == 68,
+	      "enomem after in-place pages: marked %zu", marked);
+	for (i = 60; i < 128; i++)
+		refs_of[i]++;
+	for (i = 64; i < 128; i++)
+		if (i >= 110)
+			refs_of[i] = 2;
+	if (!check_all(&t, ctx))
+		return 0;
+	/* A clash in the middle of a live leaf: pages before it marked, the rest not. */
+	frames[30] ^= 1;
+	CHECK(cowtable_mark_range(ctx, va(20), 20, frames + 20, &marked) == COWTABLE_EEXIST &&
+	              marked == 10,
+	      "clash: marked %zu", marked);
+	frames[30] ^= 1;
+	for (i = 20; i < 30; i++)
+		refs_of[i]++;
+	if (!check_all(&t, ctx))
+		return 0;
+	/* Undo everything, by ranges that start and end inside blocks. */
+	while (cowtable_count(&t) != 0)
+		CHECK(cowtable_release_range(ctx, va(3), va(77), NULL, NULL) +
+		                      cowtable_release_range(ctx, va(77), va(128), NULL, NULL) >
+		              0,
+		      "undo");
+	for (i = 0; i < 128; i++)
+		refs_of[i] = 0;
+	if (!check_all(&t, ctx))
+		return 0;
+	cowtable_ctx_put(ctx);
+	cowtable_fini(&t);
+	CHECK(test_alloc_balanced(&a, "range failures"), "allocator");
 	printf("ok: range error cases and allocation failure mid-range\n");
+	return 1;
+}
+
+/*
+ * Frame numbers: COWTABLE_FRAME_MAX is stored and returned intact; one above
+ * it is refused by mark, and by mark_range wherever it is in the range,
+ * before anything is done.
+ */
+static int frame_limits(void)
+{
+	struct test_alloc a;
+	struct cowtable_allocator al = test_allocator(&a);
+	cowtable_frame_t frames[70], f = 0;
+	struct cowtable t;
+	struct cowtable_ctx *ctx;
+	size_t i, marked = 5;
+	uint64_t calls;
+	uint32_t r = 0;
+
+	CHECK(cowtable_init(&t, &al) == 0, "init");
+	ctx = cowtable_ctx_get(&t);
+	CHECK(ctx != NULL, "ctx");
+	for (i = 0; i < 70; i++)
+		frames[i] = COWTABLE_FRAME_MAX - i;
+	frames[69] = COWTABLE_FRAME_MAX + 1;
+	calls = a.calls;
+	CHECK(cowtable_mark_range(ctx, va(0), 70, frames, &marked) == COWTABLE_EINVAL &&
+	              marked == 0 && cowtable_count(&t) == 0 && a.calls == calls,
+	      "a frame above the limit at the end of a range: nothing done");
+	CHECK(cowtable_mark(ctx, va(0), COWTABLE_FRAME_MAX + 1) == COWTABLE_EINVAL &&
+	              cowtable_mark(ctx, va(0), ~(cowtable_frame_t)0) == COWTABLE_EINVAL &&
+	              cowtable_count(&t) == 0,
+	      "mark with a frame above the limit");
+	frames[69] = 0;
+	CHECK(cowtable_mark_range(ctx, va(0), 70, frames, &marked) == 0 && marked == 70,
+	      "frames up to the limit");
+	CHECK(cowtable_lookup(ctx, va(0), &f, &r) && f == COWTABLE_FRAME_MAX && r == 2,
+	      "FRAME_MAX intact: %llx", (unsigned long long)f);
+	CHECK(cowtable_lookup(ctx, va(69), &f, &r) && f == 0 && r == 2, "frame 0");
+	CHECK(cowtable_mark(ctx, va(0), COWTABLE_FRAME_MAX) == 3, "share at FRAME_MAX");
+	CHECK(cowtable_mark(ctx, va(0), COWTABLE_FRAME_MAX - 1) == COWTABLE_EEXIST,
+	      "the frame next to it is another frame");
+	CHECK(cowtable_release(ctx, va(0), &f) == COWTABLE_SHARED && f == COWTABLE_FRAME_MAX,
+	      "release returns FRAME_MAX");
+	CHECK(cowtable_release_range(ctx, 0, UINTPTR_MAX, NULL, NULL) == 70 &&
+	              cowtable_release_range(ctx, 0, UINTPTR_MAX, NULL, NULL) == 70 &&
+	              cowtable_count(&t) == 0,
+	      "drain");
+	cowtable_ctx_put(ctx);
+	cowtable_fini(&t);
+	CHECK(test_alloc_balanced(&a, "frame limits"), "allocator");
+	printf("ok: frame numbers at and above COWTABLE_FRAME_MAX\n");
 	return 1;
 }
 
@@ -302,6 +402,7 @@ int main(int argc, char **argv)
 	int ok = 1;
 
 	ok &= errors_and_failures();
+	ok &= frame_limits();
 	ok &= random_ops(seed, ops);
 	printf("%d passed, %d failed\n", passed, failed);
 	return ok && failed == 0 ? 0 : 1;

@@ -28,7 +28,7 @@ module_param(keys, int, 0444);
 static int hot = 4;
 module_param(hot, int, 0444);
 
-#define BASE 0x100000UL
+#define BASE        0x100000UL
 #define MAX_THREADS 64
 
 struct tally {
@@ -67,10 +67,10 @@ static void kfree_sized(void *p, size_t size, void *arg)
 
 static const struct cowtable_allocator kallocator = {kalloc, kfree_sized, NULL};
 
-#define violation(fmt, ...)                                                                    \
-	do {                                                                                   \
-		if (atomic_inc_return(&violations) <= 10)                                     \
-			pr_err("cowtable_torture: VIOLATION: " fmt "\n", ##__VA_ARGS__);       \
+#define violation(fmt, ...)                                                                        \
+	do {                                                                                       \
+		if (atomic_inc_return(&violations) <= 10)                                          \
+			pr_err("cowtable_torture: VIOLATION: " fmt "\n", ##__VA_ARGS__);           \
 	} while (0)
 
 static uintptr_t va_of(unsigned int k)
@@ -152,7 +152,8 @@ static void one_op(struct worker *w, struct cowtable_ctx *ctx)
 		n = 1 + (x >> 24) % 16;
 		if (k + n > keys)
 			n = keys - k;
-		w->range_releases += cowtable_release_range(ctx, va_of(k), va_of(k + n), on_last, w);
+		w->range_releases +=
+		        cowtable_release_range(ctx, va_of(k), va_of(k + n), on_last, w);
 		break;
 	}
 }
@@ -181,7 +182,7 @@ static int work(void *arg)
 static int __init torture_init(void)
 {
 	struct cowtable_ctx *ctx;
-	s64 range_releases = 0, shortfall, shortfall_sum = 0, lives = 0;
+	s64 range_releases = 0, shortfall, shortfall_sum = 0, lives = 0, left;
 	u64 ops = 0;
 	unsigned int cpu, k, i;
 	struct tally sum;
@@ -191,7 +192,8 @@ static int __init torture_init(void)
 		return -EINVAL;
 	if (cowtable_init(&table, &kallocator) != 0)
 		return -ENOMEM;
-	for_each_online_cpu(cpu) {
+	for_each_online_cpu(cpu)
+	{
 		struct worker *w = &workers[nworkers];
 
 		if (nworkers == MAX_THREADS)
@@ -206,8 +208,8 @@ static int __init torture_init(void)
 			return PTR_ERR(w->task);
 		nworkers++;
 	}
-	pr_info("cowtable_torture: %u threads (one per CPU), %d s, %d pages (%d hot)\n",
-		nworkers, seconds, keys, hot);
+	pr_info("cowtable_torture: %u threads (one per CPU), %d s, %d pages (%d hot)\n", nworkers,
+	        seconds, keys, hot);
 	for (i = 0; i < nworkers; i++)
 		wake_up_process(workers[i].task);
 	for (i = 0; i < nworkers; i++) {
@@ -227,20 +229,25 @@ static int __init torture_init(void)
 			sum.releases += workers[i].tally[k].releases;
 			sum.lasts += workers[i].tally[k].lasts;
 		}
-		while ((r = cowtable_release(ctx, va_of(k), NULL)) != COWTABLE_NOT_COW) {
+		/* No page can need more releases than twice its successful marks. */
+		for (left = 2 * (sum.marks + 1);
+		     left > 0 && (r = cowtable_release(ctx, va_of(k), NULL)) != COWTABLE_NOT_COW;
+		     left--) {
 			sum.releases++;
 			sum.lasts += r == COWTABLE_LAST;
 		}
+		if (left == 0)
+			violation("page %u still tracked after every release", k);
 		lives += sum.lasts;
 		shortfall = sum.lasts - sum.releases + sum.marks;
 		shortfall_sum += shortfall;
 		if (shortfall < 0 || (range_releases == 0 && shortfall != 0))
 			violation("page %u: %lld LAST, %lld releases - %lld marks", k, sum.lasts,
-				  sum.releases, sum.marks);
+			          sum.releases, sum.marks);
 	}
 	if (shortfall_sum != range_releases)
 		violation("%lld releases by release_range, pages account for %lld", range_releases,
-			  shortfall_sum);
+		          shortfall_sum);
 	if (cowtable_count(&table) != 0)
 		violation("%zu entries left", cowtable_count(&table));
 	cowtable_barrier(ctx);
@@ -252,7 +259,7 @@ static int __init torture_init(void)
 		kfree(workers[i].tally);
 
 	pr_info("cowtable_torture: VERDICT: %s: %llu ops, %lld entry lifetimes, %d violations\n",
-		atomic_read(&violations) ? "FAIL" : "PASS", ops, lives, atomic_read(&violations));
+	        atomic_read(&violations) ? "FAIL" : "PASS", ops, lives, atomic_read(&violations));
 	return 0;
 }
 

@@ -1,0 +1,287 @@
+/*
+ * Leaf memory: epoch sections, allocation and the per-context leaf cache,
+ * retire batches, and their reclamation two epoch advances after they were
+ * sealed.  cowtable files no ck_epoch callbacks: it uses ck_epoch for
+ * sections, for advancing the global epoch and for grace periods, and keeps
+ * its own sealed batches so that it can state, and check, the bound in
+ * docs/design.md ("Reclamation").
+ */
+#include "ct_internal.h"
+
+void ct_enter(struct cowtable_ctx *ctx)
+{
+	ck_epoch_begin(&ctx->record, NULL);
+}
+
+void ct_exit(struct cowtable_ctx *ctx)
+{
+	/* For ThreadSanitizer: this section's reads happen before any later free. */
+	ct_tsan_release(&ctx->record);
+	ck_epoch_end(&ctx->record, NULL);
+}
+
+static void *ct_alloc(struct ct_table *t, size_t size)
+{
+	return t->alloc.alloc(size, t->alloc.arg);
+}
+
+static void ct_free(struct ct_table *t, void *p, size_t size)
+{
+	t->alloc.free(p, size, t->alloc.arg);
+}
+
+/* Epochs from @then to @now; the counter wraps, and a seal may read a later one. */
+static int32_t ct_epochs_since(uint32_t then, uint32_t now)
+{
+	return (int32_t)(now - then);
+}
+
+#ifdef CT_STRESS_CHECKS
+void ct_stamp(struct ct_leaf *l, uint64_t stamp)
+{
+	ct_store_u64(&l->stamp, stamp);
+}
+
+void ct_violation(struct ct_table *t, uint32_t check, uint64_t stamp)
+{
+	ct_inc_stat(&t->violations);
+	ct_store_u64(&t->last_stamp, stamp);
+	ct_store_u32(&t->last_check, check);
+}
+
+void ct_check_leaf(struct cowtable_ctx *ctx, struct ct_leaf *l)
+{
+	uint64_t stamp = ct_load_u64(&l->stamp);
+
+	if (stamp == CT_STAMP_LIVE)
+		return;
+	/* Retired in epoch e: only a section that began in epoch e or earlier may see it. */
+	if ((stamp & 0xffffffff00000000ull) == CT_STAMP_RETIRED &&
+	    (int32_t)(ctx->record.epoch - (uint32_t)stamp) <= 0)
+		return;
+	ct_violation(ctx->table, CT_CHECK_STAMP, stamp);
+}
+
+/* A retired leaf about to be freed must be dead: no hold, every slot 0 (H). */
+static void ct_check_dead(struct cowtable_ctx *ctx, struct ct_leaf *l)
+{
+	unsigned int k;
+	bool dead = ct_load_u32(&l->holds) == 0;
+
+	for (k = 0; k < CT_LEAF_PAGES; k++)
+		dead = dead && ct_load_slot(&l->slot[k]) == 0;
+	if (!dead)
+		ct_violation(ctx->table, CT_CHECK_DEAD, l->key);
+}
+
+/*
+ * The bound, after a poll that read epoch @e: every sealed batch is from
+ * epoch e - 1 or e, and the open batch is small unless every slot is sealed.
+ */
+static void ct_check_bound(struct cowtable_ctx *ctx, uint32_t e)
+{
+	uint32_t i;
+
+	for (i = 0; i < ctx->nsealed; i++)
+		if (ct_epochs_since(ctx->sealed[i].epoch, e) >= 2)
+			ct_violation(ctx->table, CT_CHECK_BOUND, ctx->sealed[i].epoch);
+	if (ctx->open.n >= CT_BATCH_LEAVES && ctx->nsealed < CT_SEALED_BATCHES)
+		ct_violation(ctx->table, CT_CHECK_BOUND, ctx->open.n);
+}
+#define CT_CHECK_DEAD(ctx, l)  ct_check_dead(ctx, l)
+#define CT_CHECK_BOUND(ctx, e) ct_check_bound(ctx, e)
+#else
+#define CT_CHECK_DEAD(ctx, l)  ((void)0)
+#define CT_CHECK_BOUND(ctx, e) ((void)0)
+#endif
+
+/* A leaf of @height from the context's cache or the allocator; NULL if that failed. */
+struct ct_leaf *ct_leaf_alloc(struct cowtable_ctx *ctx, unsigned int height)
+{
+	struct ct_leaf *l = ctx->cache[height - 1];
+	char *raw;
+
+	if (l != NULL) {
+		ctx->cache[height - 1] = l->link;
+		ctx->cache_n--;
+	} else {
+		raw = ct_alloc(ctx->table, ct_leaf_size(height));
+		if (raw == NULL)
+			return NULL;
+		l = (struct ct_leaf *)(void *)(raw + height * sizeof(uintptr_t));
+	}
+	CT_STAMP(l, CT_STAMP_LIVE);
+	return l;
+}
+
+/* Give a leaf nobody can reach any more to the cache, or back to the allocator. */
+void ct_leaf_free(struct cowtable_ctx *ctx, struct ct_leaf *l)
+{
+	unsigned int height = ct_leaf_height(l);
+
+	if (ctx->cache_n < CT_CACHE_LEAVES) {
+		CT_STAMP(l, CT_STAMP_CACHED);
+		l->link = ctx->cache[height - 1];
+		ctx->cache[height - 1] = l;
+		ctx->cache_n++;
+		return;
+	}
+	ct_free(ctx->table, (uintptr_t *)(void *)l - height, ct_leaf_size(height));
+}
+
+/* Free a batch of retired leaves whose grace period has passed. */
+static void ct_free_batch(struct cowtable_ctx *ctx, struct ct_batch *b)
+{
+	struct ct_leaf *l, *next;
+
+#ifdef CT_TSAN
+	struct cowtable_ctx *c;
+
+	/* For ThreadSanitizer: every section that could have seen them has ended. */
+	for (c = ct_load_ptr(&ctx->table->contexts); c != NULL; c = c->next)
+		ct_tsan_acquire(&c->record);
+#endif
+	for (l = b->head; l != NULL; l = next) {
+		next = l->link;
+		CT_CHECK_DEAD(ctx, l);
+		ct_leaf_free(ctx, l);
+	}
+	ct_store_stat(&ctx->pending, ct_load_stat(&ctx->pending) - b->n);
+	b->head = NULL;
+	b->n = 0;
+}
+
+/*
+ * @l is dead and unreachable at every level (R): free it after a grace
+ * period.  Section: required (the caller just unlinked it).
+ */
+void ct_retire(struct cowtable_ctx *ctx, struct ct_leaf *l)
+{
+#ifdef CT_BROKEN_NO_GRACE
+	/* Broken control: free at once, while readers may still hold the leaf. */
+	ct_free(ctx->table, (uintptr_t *)(void *)l - ct_leaf_height(l),
+	        ct_leaf_size(ct_leaf_height(l)));
+	return;
+#endif
+	CT_STAMP(l, CT_STAMP_RETIRED | ct_load_u32(&ctx->table->epoch.epoch));
+	l->link = ctx->open.head;
+	ctx->open.head = l;
+	ctx->open.n++;
+	ct_store_stat(&ctx->pending, ct_load_stat(&ctx->pending) + 1);
+}
+
+#ifdef CT_BROKEN_LATE_FREE
+/* Broken control: sealed batches wait one epoch longer than the bound says. */
+#define CT_GRACE_EPOCHS 3
+#else
+#define CT_GRACE_EPOCHS 2
+#endif
+
+/*
+ * Let the global epoch advance, then free every sealed batch two or more
+ * epochs old (all of them at a grace period).  Returns the epoch it read.
+ */
+static uint32_t ct_poll(struct cowtable_ctx *ctx)
+{
+	ck_epoch_t *epoch = &ctx->table->epoch;
+	uint32_t before = ck_epoch_value(epoch), e, i, kept = 0;
+	bool grace;
+
+	/*
+	 * True when the epoch advanced or, without an advance, when no section
+	 * was running (we file no callbacks, so it never reclaims anything).
+	 */
+	grace = ck_epoch_poll(&ctx->record);
+	e = ck_epoch_value(epoch);
+	grace = grace && e == before;
+	for (i = 0; i < ctx->nsealed; i++) {
+		if (grace || ct_epochs_since(ctx->sealed[i].epoch, e) >= CT_GRACE_EPOCHS) {
+			ct_free_batch(ctx, &ctx->sealed[i]);
+			continue;
+		}
+		/* Field by field: no struct copies, which model checkers reject. */
+		ctx->sealed[kept].head = ctx->sealed[i].head;
+		ctx->sealed[kept].n = ctx->sealed[i].n;
+		ctx->sealed[kept].epoch = ctx->sealed[i].epoch;
+		kept++;
+	}
+	ctx->nsealed = kept;
+	return e;
+}
+
+/* Stamp the open batch with the global epoch and move it to a sealed slot. */
+static void ct_seal(struct cowtable_ctx *ctx)
+{
+	struct ct_batch *b = &ctx->sealed[ctx->nsealed++];
+
+	/*
+	 * The unlinks of the batch's leaves must be visible before the epoch
+	 * is read, or a weakly ordered CPU could stamp it with an epoch that a
+	 * reader holding one of them has already left.
+	 */
+	ct_fence_full();
+	b->head = ctx->open.head;
+	b->n = ctx->open.n;
+	b->epoch = ck_epoch_value(&ctx->table->epoch);
+	ctx->open.head = NULL;
+	ctx->open.n = 0;
+}
+
+/*
+ * Poll, then seal the open batch if a slot is free.  The open batch keeps
+ * growing while all CT_SEALED_BATCHES are in use: retiring never needs
+ * memory and never waits.
+ */
+void cowtable_reclaim(struct cowtable_ctx *ctx)
+{
+	uint32_t e = ct_poll(ctx);
+
+	if (ctx->open.n > 0 && ctx->nsealed < CT_SEALED_BATCHES)
+		ct_seal(ctx);
+	CT_CHECK_BOUND(ctx, e);
+	(void)e;
+	ctx->reclaim_at = ctx->open.n + CT_BATCH_LEAVES;
+}
+
+/* After each operation: every CT_BATCH_LEAVES retired leaves, poll and seal. */
+void ct_maybe_reclaim(struct cowtable_ctx *ctx)
+{
+	if (ctx->open.n >= ctx->reclaim_at)
+		cowtable_reclaim(ctx);
+}
+
+void cowtable_barrier(struct cowtable_ctx *ctx)
+{
+	uint32_t i;
+
+	/* A full grace period: every leaf retired before it may go. */
+	ck_epoch_synchronize(&ctx->record);
+	for (i = 0; i < ctx->nsealed; i++)
+		ct_free_batch(ctx, &ctx->sealed[i]);
+	ctx->nsealed = 0;
+	ct_free_batch(ctx, &ctx->open);
+	ctx->reclaim_at = CT_BATCH_LEAVES;
+}
+
+/*
+ * cowtable_fini(): no context is in use, so every retired leaf may go, and
+ * so may the cache.
+ */
+void ct_ctx_release_memory(struct cowtable_ctx *ctx)
+{
+	struct ct_leaf *l;
+	unsigned int h;
+	uint32_t i;
+
+	for (i = 0; i < ctx->nsealed; i++)
+		ct_free_batch(ctx, &ctx->sealed[i]);
+	ctx->nsealed = 0;
+	ct_free_batch(ctx, &ctx->open);
+	for (h = 1; h <= CT_MAX_LEVEL; h++) {
+		while ((l = ctx->cache[h - 1]) != NULL) {
+			ctx->cache[h - 1] = l->link;
+			ct_free(ctx->table, (uintptr_t *)(void *)l - h, ct_leaf_size(h));
+		}
+	}
+	ctx->cache_n = 0;
+}

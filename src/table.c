@@ -1,0 +1,203 @@
+/*
+ * Tables and contexts: set-up and tear-down, contexts taken and parked, the
+ * count of tracked pages, and the random tower heights.
+ */
+#include <string.h>
+
+#include "ct_internal.h"
+
+#ifndef COWTABLE_NO_DEFAULT_ALLOCATOR
+#include <stdlib.h>
+
+static void *ct_default_alloc(size_t size, void *arg)
+{
+	(void)arg;
+	return malloc(size);
+}
+
+static void ct_default_free(void *ptr, size_t size, void *arg)
+{
+	(void)size;
+	(void)arg;
+	free(ptr);
+}
+
+static const struct cowtable_allocator ct_default_allocator = {
+        .alloc = ct_default_alloc,
+        .free = ct_default_free,
+        .arg = NULL,
+};
+#endif
+
+_Static_assert(sizeof(struct ct_table) <= sizeof(struct cowtable),
+               "struct cowtable is too small for struct ct_table");
+_Static_assert(_Alignof(struct ct_table) <= _Alignof(struct cowtable),
+               "struct cowtable is under-aligned for struct ct_table");
+_Static_assert(COWTABLE_REFS_MAX == CT_REFS_MASK, "a slot's count has 24 bits");
+_Static_assert(COWTABLE_FRAME_MAX == ~0ull >> CT_REFS_BITS, "a slot's frame has 40 bits");
+
+#define CT_CTX_ALIGN _Alignof(struct cowtable_ctx)
+
+/* The context's xorshift64 generator: one step. */
+static uint64_t ct_next_rand(struct cowtable_ctx *ctx)
+{
+	uint64_t x = ctx->rng;
+
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	ctx->rng = x;
+	return x;
+}
+
+/* A tower height with P(height > k) = p^k, p = 2^-CT_P_SHIFT (design.md). */
+unsigned int ct_random_height(struct cowtable_ctx *ctx)
+{
+	uint64_t x = ct_next_rand(ctx);
+	unsigned int height = 1;
+
+	while (height < CT_MAX_LEVEL && (x & ((1u << CT_P_SHIFT) - 1)) == 0) {
+		height++;
+		x >>= CT_P_SHIFT;
+	}
+	return height;
+}
+
+#ifdef CT_INJECT_DELAYS
+void ct_inject_delay(struct cowtable_ctx *ctx)
+{
+	uint64_t x = ct_next_rand(ctx);
+	unsigned int spins;
+
+	/* One point in four waits, up to 255 pause instructions. */
+	if ((x & 3) != 0)
+		return;
+	for (spins = (unsigned int)(x >> 56); spins != 0; spins--)
+		ct_relax();
+}
+#endif
+
+void ct_count_add(struct cowtable_ctx *ctx, int64_t delta)
+{
+	ct_store_stat(&ctx->count, ct_load_stat(&ctx->count) + delta);
+}
+
+int cowtable_init(struct cowtable *table, const struct cowtable_allocator *allocator)
+{
+	struct ct_table *t;
+	struct ct_leaf *head;
+	char *raw;
+	unsigned int i;
+
+	if (table == NULL)
+		return COWTABLE_EINVAL;
+	if (allocator == NULL) {
+#ifdef COWTABLE_NO_DEFAULT_ALLOCATOR
+		return COWTABLE_EINVAL;
+#else
+		allocator = &ct_default_allocator;
+#endif
+	}
+	if (allocator->alloc == NULL || allocator->free == NULL)
+		return COWTABLE_EINVAL;
+
+	raw = allocator->alloc(ct_head_size(), allocator->arg);
+	if (raw == NULL)
+		return COWTABLE_ENOMEM;
+	head = (struct ct_leaf *)(void *)(raw + CT_MAX_LEVEL * sizeof(uintptr_t));
+	for (i = 0; i < CT_MAX_LEVEL; i++)
+		ct_init_word(ct_next(head, i), 0);
+	head->key = 0;
+	head->holds = 0;
+	head->state = (uint32_t)CT_MAX_LEVEL << CT_HEIGHT_SHIFT;
+	head->link = NULL;
+
+	memset(table, 0, sizeof(*table));
+	t = ct_table_of(table);
+	t->alloc = *allocator;
+	t->head = head;
+	t->level = 1;
+	t->contexts = NULL;
+	ck_epoch_init(&t->epoch);
+	return 0;
+}
+
+static void ct_ctx_destroy(struct ct_table *t, struct cowtable_ctx *ctx)
+{
+	ct_ctx_release_memory(ctx);
+	t->alloc.free(ctx->raw, sizeof(*ctx) + CT_CTX_ALIGN - 1, t->alloc.arg);
+}
+
+void cowtable_fini(struct cowtable *table)
+{
+	struct ct_table *t = ct_table_of(table);
+	struct cowtable_ctx *ctx, *next_ctx;
+	struct ct_leaf *l, *next;
+	unsigned int h;
+
+	for (ctx = t->contexts; ctx != NULL; ctx = next_ctx) {
+		next_ctx = ctx->next;
+		t->contexts = next_ctx; /* the list holds only contexts not yet freed */
+		ct_ctx_destroy(t, ctx);
+	}
+	/* No context is left: what is still linked at level 0 is every live leaf. */
+	for (l = ct_ptr(*ct_next(t->head, 0)); l != NULL; l = next) {
+		next = ct_ptr(*ct_next(l, 0));
+		h = ct_leaf_height(l);
+		t->alloc.free((uintptr_t *)(void *)l - h, ct_leaf_size(h), t->alloc.arg);
+	}
+	t->alloc.free((uintptr_t *)(void *)t->head - CT_MAX_LEVEL, ct_head_size(), t->alloc.arg);
+	memset(table, 0, sizeof(*table));
+}
+
+struct cowtable_ctx *cowtable_ctx_get(struct cowtable *table)
+{
+	struct ct_table *t = ct_table_of(table);
+	struct cowtable_ctx *ctx, *head;
+	void *raw;
+
+	for (ctx = ct_load_ptr(&t->contexts); ctx != NULL; ctx = ctx->next) {
+		/* Claims a parked context; fails if another thread claimed it first: look on. */
+		if (ct_load_u32(&ctx->in_use) == 0 && ct_cas_u32(&ctx->in_use, 0, 1))
+			return ctx;
+	}
+
+	raw = t->alloc.alloc(sizeof(*ctx) + CT_CTX_ALIGN - 1, t->alloc.arg);
+	if (raw == NULL)
+		return NULL;
+	ctx = (struct cowtable_ctx *)(((uintptr_t)raw + CT_CTX_ALIGN - 1) &
+	                              ~(uintptr_t)(CT_CTX_ALIGN - 1));
+	memset(ctx, 0, sizeof(*ctx));
+	ctx->table = t;
+	ctx->raw = raw;
+	ctx->in_use = 1;
+	ctx->reclaim_at = CT_BATCH_LEAVES;
+	/* Any non-zero seed will do; the address differs between contexts. */
+	ctx->rng = ((uint64_t)(uintptr_t)ctx * 0x9e3779b97f4a7c15ull) | 1;
+	ck_epoch_register(&t->epoch, &ctx->record, ctx);
+	do {
+		head = ct_load_ptr(&t->contexts);
+		ctx->next = head;
+		/* Publishes the context; fails if another was pushed first: retry. */
+	} while (!ct_cas_ptr(&t->contexts, head, ctx));
+	return ctx;
+}
+
+void cowtable_ctx_put(struct cowtable_ctx *ctx)
+{
+	cowtable_reclaim(ctx);
+	/* Everything done through ctx happens before the next claim of it. */
+	ct_store_u32(&ctx->in_use, 0);
+}
+
+size_t cowtable_count(const struct cowtable *table)
+{
+	const struct ct_table *t = ct_table_of_const(table);
+	struct cowtable_ctx *ctx;
+	int64_t sum = 0;
+
+	/* One counter after another: exact only when nothing runs (cowtable.h). */
+	for (ctx = ct_load_ptr(&t->contexts); ctx != NULL; ctx = ctx->next)
+		sum += ct_load_stat(&ctx->count);
+	return sum > 0 ? (size_t)sum : 0;
+}
