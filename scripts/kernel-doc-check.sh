@@ -18,9 +18,8 @@ if [ -z "$kd" ]; then
 fi
 if [ -z "$kd" ]; then
 	# The newest linux-kbuild-* that is installed.
-	for f in $(ls -d /usr/lib/linux-kbuild-*/scripts/kernel-doc 2>/dev/null | sort -V); do
-		kd=$f
-	done
+	f=$(printf '%s\n' /usr/lib/linux-kbuild-*/scripts/kernel-doc | sort -V | tail -n 1)
+	[ -x "$f" ] && kd=$f
 fi
 if [ -z "$kd" ]; then
 	echo "kernel-doc-check: skipped: kernel-doc not installed (Debian: linux-kbuild-6.1)"
