@@ -304,6 +304,16 @@ impl<'t, A: Allocator> Context<'t, A> {
         visited
     }
 
+    /// The number of tracked pages in the table: [`CowTable::count`].
+    pub fn count(&self) -> usize {
+        self.table.count()
+    }
+
+    /// Whether no page is tracked: [`CowTable::is_empty`].
+    pub fn is_empty(&self) -> bool {
+        self.table.is_empty()
+    }
+
     /// Frees what this context retired, as far as grace periods allow.
     ///
     /// Marks and releases do this on their own every few dozen removals, so
