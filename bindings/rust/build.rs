@@ -20,6 +20,7 @@ use std::process::{self, Command};
 fn main() {
     let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
     let repo = manifest.join("..").join("..");
+    let repo = fs::canonicalize(&repo).unwrap_or(repo);
 
     for var in [
         "COWTABLE_LIB_DIR",

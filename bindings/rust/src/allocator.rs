@@ -8,6 +8,24 @@ use core::ffi::c_void;
 /// The library stores 64-bit words and pointers in what it allocates (and
 /// aligns its contexts itself), so eight bytes are enough: what `malloc`,
 /// `kmalloc` and most slab allocators give.
+///
+/// A table keeps its allocator inside a block from that allocator, so an
+/// allocator type aligned above `MIN_ALIGN` is refused at compile time:
+///
+/// ```compile_fail
+/// #[repr(align(64))]
+/// struct PerCpuPool;
+///
+/// // SAFETY: never hands out a block.
+/// unsafe impl cowtable::Allocator for PerCpuPool {
+///     fn alloc(&self, _size: usize) -> *mut u8 {
+///         core::ptr::null_mut()
+///     }
+///     unsafe fn free(&self, _ptr: *mut u8, _size: usize) {}
+/// }
+///
+/// let _ = cowtable::CowTable::try_with_allocator(PerCpuPool);
+/// ```
 pub const MIN_ALIGN: usize = 8;
 
 /// A memory source for a table: the `struct cowtable_allocator` hook.

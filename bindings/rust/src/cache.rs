@@ -136,7 +136,7 @@ impl Drop for ThreadCache {
 }
 
 std::thread_local! {
-    static CACHE: RefCell<ThreadCache> = RefCell::new(ThreadCache(Vec::new()));
+    static CACHE: RefCell<ThreadCache> = const { RefCell::new(ThreadCache(Vec::new())) };
 }
 
 /// The calling thread's context of `table`, whose registry is `reg`.

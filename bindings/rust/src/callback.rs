@@ -55,29 +55,30 @@ impl<F> Callback<F> {
         (self as *mut Self).cast()
     }
 
-    /// Runs `call` on the closure; returns None if it panicked.
+    /// Runs `call` on the closure; returns None if it panicked (the panic
+    /// is kept for [`finish`](Self::finish)).
+    #[cfg(feature = "std")]
     fn run<R>(&mut self, call: impl FnOnce(&mut F) -> R) -> Option<R> {
-        #[cfg(feature = "std")]
-        {
-            let f = &mut self.f;
-            return match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| call(f))) {
-                Ok(r) => Some(r),
-                Err(payload) => {
-                    // Keep the first panic; a later one is dropped.
-                    if self.panic.is_none() {
-                        self.panic = Some(payload);
-                    }
-                    None
+        let f = &mut self.f;
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| call(f))) {
+            Ok(r) => Some(r),
+            Err(payload) => {
+                // Keep the first panic; a later one is dropped.
+                if self.panic.is_none() {
+                    self.panic = Some(payload);
                 }
-            };
+                None
+            }
         }
-        #[cfg(not(feature = "std"))]
-        {
-            let guard = AbortOnUnwind("cowtable: a closure unwound into the C library");
-            let r = call(&mut self.f);
-            core::mem::forget(guard);
-            return Some(r);
-        }
+    }
+
+    /// Runs `call` on the closure; a panic aborts.
+    #[cfg(not(feature = "std"))]
+    fn run<R>(&mut self, call: impl FnOnce(&mut F) -> R) -> Option<R> {
+        let guard = AbortOnUnwind("cowtable: a closure unwound into the C library");
+        let r = call(&mut self.f);
+        core::mem::forget(guard);
+        Some(r)
     }
 
     /// After the C call has returned: resumes the closure's panic, if any.

@@ -51,17 +51,18 @@ pub struct Context<'t, A: Allocator> {
 // operation can be running: it would hold a borrow).  The move also moves
 // `&CowTable<A>`, which needs CowTable<A>: Sync, i.e. A: Send + Sync.  No
 // `Sync` impl: `raw` is written by every operation without locks.
-unsafe impl<'t, A: Allocator + Send + Sync> Send for Context<'t, A> {}
+unsafe impl<A: Allocator + Send + Sync> Send for Context<'_, A> {}
 
 impl<'t, A: Allocator> Context<'t, A> {
     /// Wraps a context taken from `table` with `cowtable_ctx_get`.
     ///
     /// # Safety
     ///
-    /// `raw` is a context of `table` that the caller owns: no other
-    /// `Context` or thread uses it while this one lives, and the caller
-    /// gives it back (by dropping this `Context`, or otherwise) at most
-    /// once.
+    /// `raw` is a context of `table` that the caller owns: no other thread
+    /// uses it while this one lives, another `Context` for it on this
+    /// thread is used only from inside the closures of a call on this one
+    /// (re-entry the contract allows), and it is given back (by dropping
+    /// one such `Context`, or otherwise) once.
     pub(crate) unsafe fn from_raw(raw: NonNull<ffi::cowtable_ctx>, table: &'t CowTable<A>) -> Self {
         Context { raw, table }
     }

@@ -100,8 +100,11 @@ impl CowTable<Global> {
         }
     }
 
-    /// An empty table on the global allocator; [`Error::NoMemory`] if it
-    /// failed.
+    /// An empty table on the global allocator.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoMemory`] if the global allocator failed.
     pub fn try_new() -> Result<Self, Error> {
         Self::try_with_allocator(Global)
     }

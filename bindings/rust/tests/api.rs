@@ -118,7 +118,7 @@ both!(mark_cow_panics_on_error_and_changes_nothing, |t, a| {
     assert!(msg.contains("already tracked with another frame"), "{msg}");
     assert_eq!(t.lookup(PAGE), Some(Entry { vaddr: PAGE, frame: f(1), refs: 2 }));
     // The table is still usable: the call's context was not lost.
-    assert!(t.release(PAGE) == false && t.release(PAGE));
+    assert!(!t.release(PAGE) && t.release(PAGE));
     let _ = &a;
 });
 
@@ -186,8 +186,8 @@ both!(mark_range_stops_at_the_first_error, |t, a| {
     let frames: Vec<FrameNumber> = (0..10).map(frame_of).collect();
     t.mark_cow(5 * PAGE, f(1)); // another frame than frames[5]
     assert_eq!(t.mark_range(0, &frames), Err(RangeError { error: Error::Exists, marked: 5 }));
-    for i in 0..5 {
-        assert_eq!(t.lookup(i * PAGE).map(|e| (e.frame, e.refs)), Some((frames[i], 2)));
+    for (i, &fr) in frames.iter().enumerate().take(5) {
+        assert_eq!(t.lookup(i * PAGE).map(|e| (e.frame, e.refs)), Some((fr, 2)));
     }
     assert_eq!(t.lookup(5 * PAGE).map(|e| (e.frame, e.refs)), Some((f(1), 2)));
     for i in 6..10 {

@@ -97,12 +97,13 @@ unsafe impl Allocator for Counting {
         }
         // SAFETY: the block has HEADER + size bytes, aligned to 16.
         unsafe {
-            (p as *mut u64).write(MAGIC);
-            (p as *mut u64).add(1).write(size as u64);
+            p.cast::<u64>().write(MAGIC);
+            p.cast::<u64>().add(1).write(size as u64);
             std::ptr::write_bytes(p.add(HEADER), 0xa5, size);
         }
         s.bytes.fetch_add(size as i64, Relaxed);
         s.blocks.fetch_add(1, Relaxed);
+        // SAFETY: inside the block, which has HEADER + size bytes.
         let user = unsafe { p.add(HEADER) };
         assert_eq!(user as usize % MIN_ALIGN, 0);
         user
@@ -110,9 +111,12 @@ unsafe impl Allocator for Counting {
 
     unsafe fn free(&self, ptr: *mut u8, size: usize) {
         let s = &self.0;
-        // SAFETY: `ptr` came from alloc, HEADER bytes into a block.
-        let base = unsafe { ptr.sub(HEADER) };
-        let (magic, got) = unsafe { ((base as *const u64).read(), (base as *const u64).add(1).read()) };
+        // SAFETY: `ptr` came from alloc, HEADER bytes into a block aligned
+        // to 16 whose header holds two u64.
+        let (base, magic, got) = unsafe {
+            let base = ptr.sub(HEADER);
+            (base, base.cast::<u64>().read(), base.cast::<u64>().add(1).read())
+        };
         if magic != MAGIC || got != size as u64 {
             s.bad_frees.fetch_add(1, Relaxed);
             return; // leak it rather than free with a wrong layout
