@@ -13,7 +13,9 @@ use crate::{ffi, Allocator, CowTable, Entry, Error, FrameNumber, RangeError, Rel
 /// Taken with [`CowTable::context`] and given back to the table when
 /// dropped (`cowtable_ctx_put`), to be reused by the next one taken.  The
 /// borrow of the table keeps it alive, so it cannot be dropped while a
-/// context is out.
+/// context is out.  A context that is leaked (`mem::forget`) stays checked
+/// out, idle, until the table is dropped; `cowtable_fini` frees it with the
+/// others.
 ///
 /// # One thread at a time
 ///

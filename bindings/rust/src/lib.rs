@@ -63,15 +63,16 @@
 //!   there is no thread-local storage, so each call takes a parked context
 //!   from the table (`cowtable_ctx_get`: a scan of the table's context list
 //!   and one compare-and-swap) and parks it again (`cowtable_ctx_put`, which
-//!   also polls reclamation).  Contexts are never freed before the table, so
+//!   also polls reclamation): some tens of nanoseconds per call, growing
+//!   with the number of contexts.  Contexts are never freed before the table, so
 //!   the table holds as many as were ever in use at once.
 //!
 //! # Features
 //!
 //! - `std` (default): the per-thread context cache, panics in closures
 //!   caught at the C boundary and resumed after it, `std::error::Error`.
-//! - `alloc` (implied by `std`): [`CowTable::new`] and `Default`, backed by
-//!   the global allocator ([`Global`]).  Without it, tables are made with
+//! - `alloc` (implied by `std`): `CowTable::new` and `Default`, backed by
+//!   the global allocator (`Global`).  Without it, tables are made with
 //!   [`CowTable::with_allocator`].
 //!
 //! With neither, the crate is `no_std` and needs nothing but `core`, the C

@@ -403,6 +403,25 @@ fn context_moves_to_another_thread() {
 }
 
 #[test]
+fn raw_handles_reach_the_c_library() {
+    let (table, a) = common::table();
+    let cx = table.context().unwrap();
+    cx.mark_cow(PAGE, f(4));
+    // SAFETY: both handles are live; the context is used on this thread
+    // only, outside any other call on it.
+    unsafe {
+        assert_eq!(cowtable::ffi::cowtable_count(table.as_raw()), 1);
+        assert!(cowtable::ffi::cowtable_is_cow(cx.as_raw(), PAGE));
+        assert_eq!(cowtable::ffi::cowtable_mark(cx.as_raw(), PAGE, 4), 3);
+    }
+    assert_eq!(cx.lookup(PAGE).map(|e| e.refs), Some(3));
+    assert!(format!("{cx:?}").starts_with("Context"));
+    drop(cx);
+    drop(table);
+    a.assert_all_returned();
+}
+
+#[test]
 fn send_and_sync() {
     fn send<T: Send>() {}
     fn sync<T: Sync>() {}
