@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /*
  * A simulated kernel using cowtable: each thread is a CPU running its own
  * process of PAGES pages.  Each round the process forks (every page marked),

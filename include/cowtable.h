@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * cowtable: copy-on-write shared frames, tracked by virtual page address.
  *

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: BSD-2-Clause
 # The main job: set up, build optimised, run the fork-heavy benchmark against
 # every peer, print the comparison table, and write Google Benchmark JSON and
 # PNG plots to results/.

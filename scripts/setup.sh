@@ -1,23 +1,34 @@
 #!/bin/sh
-# Installs what building and testing cowtable needs, from Debian's packages.
-# Idempotent and quiet when everything is already there.  Run as root (or
-# with sudo available) on Debian bookworm.
+# SPDX-License-Identifier: BSD-2-Clause
+# Installs everything the two commands need, from Debian's packages, and
+# fetches Concurrency Kit's source package (for the builds that compile
+# ck_epoch.c themselves: the freestanding object and the kernel module).
+# Idempotent and quiet when everything is already there.  Tests never
+# install anything: they only check that what they need is here.  Run as
+# root (or with sudo available) on Debian bookworm.
 set -eu
+cd "$(dirname "$0")/.."
 
-need="cmake make gcc g++ clang pkg-config libck-dev libclang-rt-14-dev
-libbenchmark-dev libcds-dev libtbb-dev liburcu-dev libbsd-dev gnuplot-nox dpkg-dev"
+# Build and test: the library, sanitizers, the Rust crate, the Debian
+# packages, kernel-doc, the kernel module in a qemu guest.
+need="cmake make gcc g++ clang pkg-config libck-dev libclang-rt-14-dev dpkg-dev
+rustc cargo debhelper lintian man-db build-essential perl linux-kbuild-6.1
+linux-image-amd64 linux-headers-amd64 qemu-system-x86 busybox-static cpio"
+# The benchmark and its peers.
+need="$need libbenchmark-dev libcds-dev libtbb-dev liburcu-dev libbsd-dev gnuplot-nox"
 
 missing=""
 for p in $need; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
 		missing="$missing $p"
 done
-[ -z "$missing" ] && exit 0
-
-echo "setup: installing$missing"
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
-export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -qq
-# shellcheck disable=SC2086
-$sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
+if [ -n "$missing" ]; then
+	echo "setup: installing$missing"
+	export DEBIAN_FRONTEND=noninteractive
+	$sudo apt-get update -qq
+	# shellcheck disable=SC2086
+	$sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+sh scripts/ck-source.sh build

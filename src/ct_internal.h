@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * cowtable's core: the structures and conventions every file of src/ shares.
  *

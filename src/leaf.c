@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /*
  * Pages and leaves: the slot of a page and the holds of its leaf.  A slot
  * moves only by CAS and never from 0 to 1, so a released entry is never

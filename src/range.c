@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /*
  * Range operations: fork (mark a run of pages), munmap and exit (release a
  * run), and ordered iteration.  They go one leaf at a time in key order,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /*
  * Leaf memory: epoch sections, allocation and the per-context leaf cache,
  * retire batches, and their reclamation two epoch advances after they were

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /*
  * The index of leaves: a lock-free skip list (Fraser; Herlihy and Shavit) of
  * sorted singly linked lists, one per level, each a sublist of the one below.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /*
  * Tables and contexts: set-up and tear-down, contexts taken and parked, the
  * count of tracked pages, and the random tower heights.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /*
  * cowtable torture: many threads hammer one table with marks, releases,
  * lookups and reference hand-offs, while the harness checks invariants that

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /* A program written against include/cowtable.h exactly as the contract gives it. */
 #include <cowtable.h>
 #include <stdio.h>

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: BSD-2-Clause
 # Install the build into a scratch prefix, then compile and run a program
 # written against the contract with nothing but pkg-config's flags.
 set -eu

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * A counting allocator for the tests: every byte handed out must come back,
  * with the size it was asked for.  It can fail the Nth call or a random

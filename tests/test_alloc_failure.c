@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /*
  * Allocation failure at every allocation point.  One scenario (init, two
  * contexts, a few hundred marks, shares, releases and reclaims on pages

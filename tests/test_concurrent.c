@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /*
  * Concurrent marks and releases on a few hot keys, so that entries die and
  * are born again all the time, with lookups running through them.

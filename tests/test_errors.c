@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /*
  * Every error code of the contract, and that each error changes nothing.
  * Linked against the variant whose counts saturate at TEST_REFS_MAX, so that

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /*
  * Bytes per tracked page: what the allocator is asked for to track n pages,
  * one every `stride` pages, divided by n.  Figures to report (a dense block

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /*
  * Sequential semantics against a reference model.  Random operations on a
  * small key space (so entries are born, shared, refused and killed over and

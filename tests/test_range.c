@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 /*
  * Range operations against a reference model: random ranges of marks,
  * releases and walks mixed with single-page operations, every result

@@ -31,9 +31,9 @@ pub const MIN_ALIGN: usize = 8;
 /// A memory source for a table: the `struct cowtable_allocator` hook.
 ///
 /// In a `no_std` kernel there is no `malloc`; the table takes every byte it
-/// needs from here: its own control block, its entries (one per tracked page,
-/// 32 + 8h bytes for a tower of height h, 42.7 bytes on average), its
-/// contexts, and the skip list's head.  A table gives back every byte it
+/// needs from here: its own control block, its leaves (one per block of 64
+/// pages that has a tracked page, 536 + 8h bytes for a tower of height h),
+/// its contexts, and the skip list's head.  A table gives back every byte it
 /// took, with the size it asked for, by the time it is dropped.
 ///
 /// `alloc` and `free` are called from inside table operations, on the

@@ -213,12 +213,17 @@ both!(mark_range_invalid_does_nothing, |t, a| {
 });
 
 both!(mark_range_no_memory_midway, |t, a| {
-    assert!(!t.is_cow(0)); // the context exists, with no cached entry
-    let frames: Vec<FrameNumber> = (0..10).map(frame_of).collect();
-    a.fail_in(4); // each new entry is one allocation: the 4th page fails
-    assert_eq!(t.mark_range(0, &frames), Err(RangeError { error: Error::NoMemory, marked: 3 }));
-    assert_eq!(t.count(), 3);
-    assert!(t.is_cow(2 * PAGE) && !t.is_cow(3 * PAGE) && !t.is_cow(9 * PAGE));
+    assert!(!t.is_cow(0)); // the context exists, with no cached leaf
+    // Pages 60..260 span blocks of 64 pages: 0 (4 pages), 1, 2, 3 and 4 (4
+    // pages).  Each new block is one allocation: the third fails.
+    let frames: Vec<FrameNumber> = (60..260).map(frame_of).collect();
+    a.fail_in(3);
+    assert_eq!(
+        t.mark_range(60 * PAGE, &frames),
+        Err(RangeError { error: Error::NoMemory, marked: 68 })
+    );
+    assert_eq!(t.count(), 68);
+    assert!(t.is_cow(127 * PAGE) && !t.is_cow(128 * PAGE) && !t.is_cow(259 * PAGE));
 });
 
 both!(release_range_hands_back_each_last_frame, |t, a| {
@@ -367,18 +372,19 @@ fn context_no_memory() {
 fn reclaim_and_barrier_free_retired_entries() {
     let (table, a) = common::table();
     let mut cx = table.context().unwrap();
-    let frames: Vec<FrameNumber> = (0..3000).map(frame_of).collect();
+    // 300 leaves of 64 pages: more than a context's cache keeps.
+    let frames: Vec<FrameNumber> = (0..19_200).map(frame_of).collect();
     cx.mark_range(0, &frames).unwrap();
     let full = a.bytes();
-    assert_eq!(cx.release_range(0..3000 * PAGE, |_, _| {}), 3000);
+    assert_eq!(cx.release_range(0..19_200 * PAGE, |_, _| {}), 19_200);
     let mut lasts = 0;
-    assert_eq!(cx.release_range(0..3000 * PAGE, |_, _| lasts += 1), 3000);
-    assert_eq!(lasts, 3000);
+    assert_eq!(cx.release_range(0..19_200 * PAGE, |_, _| lasts += 1), 19_200);
+    assert_eq!(lasts, 19_200);
     assert!(cx.is_empty());
     cx.reclaim();
     cx.barrier();
-    // Past a grace period every removed entry is freed (at most 1024 stay
-    // in the context's cache for reuse).
+    // Past a grace period every emptied leaf is freed (at most 128 stay in
+    // the context's cache for reuse).
     assert!(a.bytes() < full, "barrier freed nothing: {} >= {full}", a.bytes());
     cx.barrier(); // nothing left: a no-op
     drop(cx);

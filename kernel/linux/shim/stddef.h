@@ -1,2 +1,3 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 #include <linux/types.h>
 #include <linux/stddef.h>

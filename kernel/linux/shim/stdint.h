@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The C library headers cowtable and Concurrency Kit include, mapped onto the kernel's. */
 #ifndef COWTABLE_SHIM_STDINT_H
 #define COWTABLE_SHIM_STDINT_H
