@@ -446,6 +446,10 @@ struct Row {
 class TableReporter : public benchmark::ConsoleReporter
 {
       public:
+	// Colours only on a terminal: results/bench.txt stays plain text.
+	TableReporter() : ConsoleReporter(isatty(1) ? OO_Defaults : OO_Tabular)
+	{
+	}
 	std::vector<std::string> order; // workloads in run order
 	std::map<std::string, Row> rows;
 	std::vector<std::string> peers;
@@ -533,9 +537,10 @@ class TableReporter : public benchmark::ConsoleReporter
 			for (auto &p : peers) {
 				if (p == "cowtable")
 					continue;
-				if (row.value.count(p) && row.value["cowtable"] > 0)
-					fprintf(o, " %19.2fx",
-					        row.value[p] / row.value["cowtable"]);
+				if (row.value.count(p) && row.value["cowtable"] > 0) {
+					double r = row.value[p] / row.value["cowtable"];
+					fprintf(o, r < 0.1 ? " %19.4fx" : " %19.2fx", r);
+				}
 				else
 					fprintf(o, " %20s", "n/a");
 			}
