@@ -550,17 +550,23 @@ inline void urcu_leave()
 
 struct UrcuLfht : PerPageRanges<UrcuLfht> {
 	static constexpr const char *name = "urcu-lfht";
-	static constexpr const char *note = "liburcu cds_lfht (unordered: ranges per page)";
+	static constexpr const char *note = "liburcu cds_lfht, fixed buckets (unordered: ranges per page)";
 	static constexpr bool ranged = false;
 	cds_lfht *ht;
+	// A fixed number of buckets, sized from the workload's hint (64Ki to
+	// 16Mi), as a kernel sizes its hash tables at boot.  Not auto-resized:
+	// liburcu 0.13's lazy resize can lose its "resize initiated" flag (the
+	// worker may finish before the requester sets it, rculfhash.c
+	// __cds_lfht_resize_lazy_launch), after which the table never resizes
+	// again; under CPU contention a table emptied and refilled in a loop
+	// then stayed small and range_1G ran for many minutes.
 	explicit UrcuLfht(size_t hint)
 	{
 		urcu_enter();
-		unsigned long init = 1;
-		while (init < hint && init < (1ul << 20))
+		unsigned long init = 1ul << 16;
+		while (init < hint && init < (1ul << 24))
 			init <<= 1;
-		ht = cds_lfht_new(init, 1024, 0, CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING,
-		                  nullptr);
+		ht = cds_lfht_new(init, init, init, 0, nullptr);
 	}
 	~UrcuLfht()
 	{
