@@ -63,7 +63,7 @@ set xtics rotate by -30
 set ylabel "$unit"
 set logscale y
 set grid ytics
-set offsets 0.5, 0.5, 0, 0
+set offsets 0.5, 0.5, graph 0.08, 0
 plot "$dat" using 0:2:3:xtic(1) with boxes lc rgb variable notitle, \
      "" using 0:2:(\$2 >= 100 ? sprintf("%.0f", \$2) : sprintf("%.3g", \$2)) \
         with labels offset 0,0.7 font ",8" notitle
