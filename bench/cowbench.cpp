@@ -8,7 +8,11 @@
 // The default set is the headline (a few minutes); --long adds every size,
 // mix and thread count.
 #include <benchmark/benchmark.h>
+#include <fcntl.h>
 #include <malloc.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -19,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "latency.hpp"
 #include "peers.hpp"
 
 using namespace peers;
@@ -88,11 +93,13 @@ template <class T> void setup_pages(size_t capacity, size_t populate)
 // structure has one), the child writes 25% of its pages (COW fault: lookup
 // + release), the child exits (releases the pages it still shares), and the
 // parent writes every page, each now its last reference (release -> LAST ->
-// reuse in place).
-template <class T> void fork_storm(benchmark::State &st, size_t pages)
+// reuse in place).  With `timed` (the oversubscribed rows), the latency of
+// one COW fault (lookup + release) is sampled.
+template <class T> void fork_storm(benchmark::State &st, size_t pages, bool timed = false)
 {
 	T &t = *Shared<T>::table;
 	typename T::Ctx c(t);
+	latency::Recorder lat(st, timed);
 	uintptr_t base = uintptr_t(st.thread_index()) * pages * kPage;
 	std::vector<cowtable_frame_t> frames(pages);
 	std::vector<char> wrote(pages);
@@ -113,10 +120,13 @@ template <class T> void fork_storm(benchmark::State &st, size_t pages)
 			wrote[i] = (next_rand(rng) & 3) == 0;
 			if (!wrote[i])
 				continue;
-			cowtable_frame_t f;
-			uint32_t refs;
-			if (!t.lookup(c, base + i * kPage, &f, &refs) ||
-			    t.release(c, base + i * kPage, &f) != COWTABLE_SHARED)
+			uintptr_t va = base + i * kPage;
+			if (!lat([&] {
+				    cowtable_frame_t f;
+				    uint32_t refs;
+				    return t.lookup(c, va, &f, &refs) &&
+				           t.release(c, va, &f) == COWTABLE_SHARED;
+			    }))
 				bad++;
 		}
 		for (size_t i = 0; i < pages;) {
@@ -133,6 +143,7 @@ template <class T> void fork_storm(benchmark::State &st, size_t pages)
 		if (lasts.lasts != pages)
 			bad++;
 	}
+	lat.report(st);
 	if (bad)
 		st.SkipWithError("unexpected results: the adapter is wrong");
 	st.SetItemsProcessed(int64_t(st.iterations() * pages));
@@ -190,6 +201,92 @@ template <class T> void range_1g(benchmark::State &st)
 	}
 	if (bad)
 		st.SkipWithError("unexpected results: the adapter is wrong");
+	st.SetItemsProcessed(int64_t(st.iterations() * pages));
+}
+
+// ------------------------------------------------ linux-fork (reference)
+// The real thing on this kernel, as context for fork_storm and range_1G: a
+// small process of its own (cowfork, built beside cowbench) whose pages are
+// all written forks; the child writes `percent` % of them and exits; the
+// parent writes every page.  cowfork times each round itself, from fork() to
+// the parent's last write (manual time); each benchmark thread drives its own
+// process.  It includes the page-table copy, the faults and the page copies
+// that cowtable does not do: what the kernel itself pays per page.
+class ForkWorker
+{
+	pid_t pid_ = -1;
+	int to_ = -1, from_ = -1;
+
+      public:
+	ForkWorker(size_t pages, unsigned percent)
+	{
+		char exe[4096];
+		ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+		if (n <= 0)
+			return;
+		exe[n] = 0;
+		std::string path(exe);
+		path = path.substr(0, path.rfind('/') + 1) + "cowfork";
+		std::string a1 = std::to_string(pages), a2 = std::to_string(percent);
+		char *argv[] = {path.data(), a1.data(), a2.data(), nullptr};
+		int in[2], out[2];
+		if (pipe2(in, O_CLOEXEC) != 0)
+			return;
+		if (pipe2(out, O_CLOEXEC) != 0) {
+			close(in[0]);
+			close(in[1]);
+			return;
+		}
+		posix_spawn_file_actions_t fa;
+		posix_spawn_file_actions_init(&fa);
+		posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+		posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+		if (posix_spawn(&pid_, path.c_str(), &fa, nullptr, argv, environ) != 0)
+			pid_ = -1;
+		posix_spawn_file_actions_destroy(&fa);
+		close(in[0]);
+		close(out[1]);
+		to_ = in[1];
+		from_ = out[0];
+	}
+	~ForkWorker()
+	{
+		if (to_ >= 0)
+			close(to_); // end of input: cowfork exits
+		if (from_ >= 0)
+			close(from_);
+		if (pid_ > 0)
+			waitpid(pid_, nullptr, 0);
+	}
+	// One round: its nanoseconds, or UINT64_MAX if it failed.
+	uint64_t round()
+	{
+		char go = 1;
+		uint64_t ns;
+		if (pid_ <= 0 || write(to_, &go, 1) != 1)
+			return UINT64_MAX;
+		for (size_t got = 0; got < sizeof(ns);) {
+			ssize_t r = read(from_, reinterpret_cast<char *>(&ns) + got, sizeof(ns) - got);
+			if (r <= 0)
+				return UINT64_MAX;
+			got += size_t(r);
+		}
+		return ns;
+	}
+};
+
+void linux_fork(benchmark::State &st, size_t pages, unsigned percent)
+{
+	ForkWorker w(pages, percent);
+	bool bad = false;
+	for (auto _ : st) {
+		uint64_t ns = w.round();
+		bad |= ns == UINT64_MAX;
+		st.SetIterationTime(bad ? 1e-3 : double(ns) * 1e-9);
+	}
+	if (bad)
+		st.SkipWithError("fork round failed (cowfork missing, or the parent saw the "
+		                 "child's writes)");
 	st.SetItemsProcessed(int64_t(st.iterations() * pages));
 }
 
@@ -269,10 +366,13 @@ template <class T> void micro(benchmark::State &st, Micro m)
 }
 
 // ------------------------------------------------------------------ mixed
-template <class T> void mixed(benchmark::State &st, int lookup_pct, bool zipf)
+// With `timed` (the oversubscribed rows), the latency of one operation is
+// sampled.
+template <class T> void mixed(benchmark::State &st, int lookup_pct, bool zipf, bool timed = false)
 {
 	T &t = *Shared<T>::table;
 	typename T::Ctx c(t);
+	latency::Recorder lat(st, timed);
 	size_t n = Shared<T>::populated;
 	uint64_t rng = 0x9e3779b97f4a7c15ull * (st.thread_index() + 7), sink = 0;
 	int other = (100 - lookup_pct) / 2;
@@ -287,13 +387,15 @@ template <class T> void mixed(benchmark::State &st, int lookup_pct, bool zipf)
 		else
 			i = (x >> 8) % n;
 		int op = int(x % 100);
-		if (op < lookup_pct)
-			sink += t.lookup(c, key_at<T>(i), &f, &refs);
-		else if (op < lookup_pct + other)
-			sink += t.mark(c, key_at<T>(i), i) > 0;
-		else
-			sink += t.release(c, key_at<T>(i), &f);
+		sink += lat([&]() -> uint64_t {
+			if (op < lookup_pct)
+				return t.lookup(c, key_at<T>(i), &f, &refs);
+			if (op < lookup_pct + other)
+				return t.mark(c, key_at<T>(i), i) > 0;
+			return uint64_t(t.release(c, key_at<T>(i), &f));
+		});
 	}
+	lat.report(st);
 	benchmark::DoNotOptimize(sink);
 	st.SetItemsProcessed(int64_t(st.iterations()));
 }
@@ -344,6 +446,10 @@ struct Row {
 class TableReporter : public benchmark::ConsoleReporter
 {
       public:
+	// Colours only on a terminal: results/bench.txt stays plain text.
+	TableReporter() : ConsoleReporter(isatty(1) ? OO_Defaults : OO_Tabular)
+	{
+	}
 	std::vector<std::string> order; // workloads in run order
 	std::map<std::string, Row> rows;
 	std::vector<std::string> peers;
@@ -379,6 +485,16 @@ class TableReporter : public benchmark::ConsoleReporter
 			auto it = r.counters.find("items_per_second");
 			if (it != r.counters.end() && it->second.value > 0)
 				row.value[peer] = 1e9 / it->second.value;
+			// Oversubscribed rows: latency of one operation, rows of their own.
+			for (const char *p : {"p50", "p99", "p99.9"}) {
+				auto l = r.counters.find(std::string(p) + "_ns");
+				if (l == r.counters.end())
+					continue;
+				std::string lw = work + " " + p;
+				if (!rows.count(lw))
+					order.push_back(lw);
+				rows[lw].value[peer] = l->second.value;
+			}
 		}
 	}
 
@@ -387,7 +503,8 @@ class TableReporter : public benchmark::ConsoleReporter
 		ConsoleReporter::Finalize();
 		FILE *o = stdout;
 		fprintf(o, "\nns per page (fork/zygote) or per operation; memory in bytes per "
-		           "tracked page. Lower is better.\n");
+		           "tracked page; p50/p99/p99.9: ns of one operation (x8 rows; in the fork "
+		           "storm, a COW fault). Lower is better.\n");
 		fprintf(o, "%-28s", "workload");
 		for (auto &p : peers)
 			fprintf(o, " %20s", p.c_str());
@@ -420,9 +537,10 @@ class TableReporter : public benchmark::ConsoleReporter
 			for (auto &p : peers) {
 				if (p == "cowtable")
 					continue;
-				if (row.value.count(p) && row.value["cowtable"] > 0)
-					fprintf(o, " %19.2fx",
-					        row.value[p] / row.value["cowtable"]);
+				if (row.value.count(p) && row.value["cowtable"] > 0) {
+					double r = row.value[p] / row.value["cowtable"];
+					fprintf(o, r < 0.1 ? " %19.4fx" : " %19.2fx", r);
+				}
 				else
 					fprintf(o, " %20s", "n/a");
 			}
@@ -441,8 +559,9 @@ template <class T> void register_range(TableReporter &rep, bool note)
 	std::string peer = T::name;
 	if (note)
 		rep.notes.push_back({peer, T::note});
+	// The capacity hint is the range's size, which a forking kernel knows.
 	benchmark::RegisterBenchmark(("range_1G_empty|" + peer).c_str(), range_1g<T>)
-	        ->Setup([](const benchmark::State &) { setup_pages<T>(0, 0); })
+	        ->Setup([](const benchmark::State &) { setup_pages<T>(262144, 0); })
 	        ->Teardown(teardown<T>)
 	        ->UseRealTime()
 	        ->Unit(benchmark::kMillisecond);
@@ -476,6 +595,10 @@ template <class T> void register_peer(TableReporter &rep)
 		        ->Threads(2);
 		if (g_long)
 			b->Threads(4);
+		if (pages == 4096) // oversubscribed: 8 threads on 2 CPUs, fault latency
+			reg(w, [pages](benchmark::State &st) { fork_storm<T>(st, pages, true); })
+			        ->Setup([](const benchmark::State &) { setup_pages<T>(0, 0); })
+			        ->Threads(8);
 		auto z = reg("zygote_" + std::to_string(pages),
 		             [pages](benchmark::State &st) { zygote<T>(st, pages); });
 		z->Setup([](const benchmark::State &) { setup_pages<T>(0, 0); })->Threads(2);
@@ -540,6 +663,13 @@ template <class T> void register_peer(TableReporter &rep)
 		        ->Threads(2);
 		if (g_long)
 			b->Threads(4);
+		if (l == 90 && !z) // oversubscribed: 8 threads on 2 CPUs, op latency
+			reg(std::string(mx.name) + "_64K",
+			    [l, z](benchmark::State &st) { mixed<T>(st, l, z, true); })
+			        ->Setup([](const benchmark::State &) {
+				        setup_pages<T>(65536, 65536);
+			        })
+			        ->Threads(8);
 	}
 
 	benchmark::RegisterBenchmark(("is_cow_dense_1G|" + peer).c_str(), is_cow_dense<T>)
@@ -560,6 +690,28 @@ template <class T> void register_peer(TableReporter &rep)
 	RegisterBenchmark(("memory_sparse_64|" + peer).c_str(),
 	                  [](benchmark::State &st) { memory<T>(st, 16384, 64, false); })
 	        ->Iterations(1);
+}
+
+// The linux-fork reference row: fork_storm (1 and 2 processes) and range_1G.
+void register_linux_fork(TableReporter &rep)
+{
+	rep.notes.push_back({"linux-fork", "this kernel's fork(): page tables, faults, copies, "
+	                                   "exit (a reference, not a peer)"});
+	std::vector<size_t> fork_pages = {4096};
+	if (g_long)
+		fork_pages.push_back(65536);
+	for (size_t pages : fork_pages) {
+		auto b = benchmark::RegisterBenchmark(
+		        ("fork_storm_" + std::to_string(pages) + "|linux-fork").c_str(),
+		        [pages](benchmark::State &st) { linux_fork(st, pages, 25); });
+		b->UseManualTime()->Threads(1)->Threads(2);
+		if (g_long)
+			b->Threads(4);
+	}
+	benchmark::RegisterBenchmark("range_1G_empty|linux-fork",
+	                             [](benchmark::State &st) { linux_fork(st, 262144, 0); })
+	        ->UseManualTime()
+	        ->Unit(benchmark::kMillisecond);
 }
 
 } // namespace
@@ -586,6 +738,8 @@ int main(int argc, char **argv)
 	register_peer<CdsSkipHp>(rep);
 	register_peer<TbbMap>(rep);
 	register_peer<UrcuLfht>(rep);
+	register_peer<JudySpin>(rep);
+	register_peer<LinuxXarray>(rep);
 	register_peer<FlatArray>(rep);
 	register_range<Cowtable>(rep, false);
 	register_range<CowtablePerPage>(rep, true);
@@ -595,7 +749,10 @@ int main(int argc, char **argv)
 	register_range<CdsSkipHp>(rep, false);
 	register_range<TbbMap>(rep, false);
 	register_range<UrcuLfht>(rep, false);
+	register_range<JudySpin>(rep, false);
+	register_range<LinuxXarray>(rep, false);
 	register_range<FlatArray>(rep, false);
+	register_linux_fork(rep);
 	benchmark::RunSpecifiedBenchmarks(&rep);
 	benchmark::Shutdown();
 	return 0;

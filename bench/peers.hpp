@@ -13,9 +13,13 @@
 //   size_t release_range(Ctx&, start, end, fn): per page unless the structure
 //                                    has a faster way (static bool ranged)
 //   static const char *name, *note  (the note says how removal is handled)
+// An adapter's results are checked by the workloads; bench/xarray/ also has a
+// contract check of its own for the XArray wrapper.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -31,7 +35,9 @@ extern "C" {
 #include <cowtable.h>
 #include <urcu.h>
 #include <urcu/rculfhash.h>
+#include <Judy.h>
 }
+#include "xa_peer.h"
 
 #include <cds/container/skip_list_map_hp.h>
 #include <cds/container/skip_list_map_rcu.h>
@@ -544,17 +550,23 @@ inline void urcu_leave()
 
 struct UrcuLfht : PerPageRanges<UrcuLfht> {
 	static constexpr const char *name = "urcu-lfht";
-	static constexpr const char *note = "liburcu cds_lfht (unordered: ranges per page)";
+	static constexpr const char *note = "liburcu cds_lfht, fixed buckets (unordered: ranges per page)";
 	static constexpr bool ranged = false;
 	cds_lfht *ht;
+	// A fixed number of buckets, sized from the workload's hint (64Ki to
+	// 16Mi), as a kernel sizes its hash tables at boot.  Not auto-resized:
+	// liburcu 0.13's lazy resize can lose its "resize initiated" flag (the
+	// worker may finish before the requester sets it, rculfhash.c
+	// __cds_lfht_resize_lazy_launch), after which the table never resizes
+	// again; under CPU contention a table emptied and refilled in a loop
+	// then stayed small and range_1G ran for many minutes.
 	explicit UrcuLfht(size_t hint)
 	{
 		urcu_enter();
-		unsigned long init = 1;
-		while (init < hint && init < (1ul << 20))
+		unsigned long init = 1ul << 16;
+		while (init < hint && init < (1ul << 24))
 			init <<= 1;
-		ht = cds_lfht_new(init, 1024, 0, CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING,
-		                  nullptr);
+		ht = cds_lfht_new(init, init, init, 0, nullptr);
 	}
 	~UrcuLfht()
 	{
@@ -657,6 +669,243 @@ struct UrcuLfht : PerPageRanges<UrcuLfht> {
 		}
 		rcu_read_unlock();
 		return live;
+	}
+};
+
+// -------------------------------------- the Linux kernel's own XArray
+// lib/xarray.c of Linux 6.1 compiled in user space (bench/xarray/xa_peer.c):
+// lookups under rcu_read_lock() with xa_load(), writers under xa_lock, ranges
+// with xas_next()/xas_for_each() and one lock hold per 512 pages.
+static_assert(int(XA_PEER_NOT_COW) == int(COWTABLE_NOT_COW) &&
+                      int(XA_PEER_SHARED) == int(COWTABLE_SHARED) &&
+                      int(XA_PEER_LAST) == int(COWTABLE_LAST),
+              "release results");
+static_assert(-EEXIST == COWTABLE_EEXIST && -ENOMEM == COWTABLE_ENOMEM &&
+                      -EOVERFLOW == COWTABLE_EOVERFLOW,
+              "mark errors");
+
+struct LinuxXarray {
+	static constexpr const char *name = "linux-xarray";
+	static constexpr const char *note =
+	        "Linux 6.1 lib/xarray.c: RCU xa_load, xa_lock writers, xas ranges";
+	static constexpr bool ranged = true;
+	xa_peer *xa;
+	explicit LinuxXarray(size_t)
+	{
+		urcu_enter();
+		xa = xa_peer_new();
+	}
+	~LinuxXarray()
+	{
+		xa_peer_free(xa);
+		urcu_leave();
+	}
+	struct Ctx {
+		explicit Ctx(LinuxXarray &)
+		{
+			urcu_enter();
+		}
+		~Ctx()
+		{
+			urcu_leave();
+		}
+	};
+	int mark(Ctx &, uintptr_t va, cowtable_frame_t f)
+	{
+		return xa_peer_mark(xa, va / kPage, f);
+	}
+	int release(Ctx &, uintptr_t va, cowtable_frame_t *f)
+	{
+		return xa_peer_release(xa, va / kPage, f);
+	}
+	bool lookup(Ctx &, uintptr_t va, cowtable_frame_t *f, uint32_t *r)
+	{
+		return xa_peer_lookup(xa, va / kPage, f, r);
+	}
+	int mark_range(Ctx &, uintptr_t s, size_t n, const cowtable_frame_t *f)
+	{
+		return xa_peer_mark_range(xa, s / kPage, n, f);
+	}
+	size_t release_range(Ctx &, uintptr_t s, uintptr_t e, last_fn fn, void *arg)
+	{
+		struct Last {
+			last_fn fn;
+			void *arg;
+		} last{fn, arg};
+		auto page = [](unsigned long index, uint64_t frame, void *a) {
+			Last *l = static_cast<Last *>(a);
+			l->fn(uintptr_t(index) * kPage, frame, l->arg);
+		};
+		if (e <= s)
+			return 0;
+		return xa_peer_release_range(xa, s / kPage, (e - 1) / kPage, fn ? +page : nullptr,
+		                             &last);
+	}
+};
+
+// ------------------------------------------------- Judy: JudyL, one lock
+// The fastest single-threaded sparse array in C, made concurrent the simple
+// way: every operation under one ck_spinlock.  Index = page number; the value
+// word packs frame and count (low bit set) when the frame fits in 32 bits,
+// else points to a malloc'ed pair.  Ranges hold the lock per 512 pages and
+// find the next tracked page with JudyLNext.
+struct JudySpin {
+	static constexpr const char *name = "judy-spinlock";
+	static constexpr const char *note = "JudyL (libjudy 1.0.5) + one ck_spinlock_fas";
+	static constexpr bool ranged = true;
+	static constexpr size_t kBatch = 512;
+	struct Wide {
+		cowtable_frame_t frame;
+		uint32_t refs;
+	};
+	Pvoid_t judy = nullptr;
+	ck_spinlock_fas_t lock = CK_SPINLOCK_FAS_INITIALIZER;
+
+	explicit JudySpin(size_t)
+	{
+	}
+	~JudySpin()
+	{
+		Word_t index = 0;
+		for (PWord_t v = PWord_t(JudyLFirst(judy, &index, PJE0)); v;
+		     v = PWord_t(JudyLNext(judy, &index, PJE0)))
+			if (!(*v & 1))
+				free(reinterpret_cast<Wide *>(*v));
+		JudyLFreeArray(&judy, PJE0);
+	}
+	struct Ctx {
+		explicit Ctx(JudySpin &)
+		{
+		}
+	};
+	static Word_t pack(cowtable_frame_t f, uint32_t refs)
+	{
+		return Word_t(f) << 32 | Word_t(refs) << 1 | 1;
+	}
+	static void decode(Word_t v, cowtable_frame_t *f, uint32_t *refs)
+	{
+		if (v & 1) {
+			*f = v >> 32;
+			*refs = uint32_t(v >> 1) & COWTABLE_REFS_MAX;
+		} else {
+			*f = reinterpret_cast<Wide *>(v)->frame;
+			*refs = reinterpret_cast<Wide *>(v)->refs;
+		}
+	}
+	static void set_refs(Word_t *v, cowtable_frame_t f, uint32_t refs)
+	{
+		if (*v & 1)
+			*v = pack(f, refs);
+		else
+			reinterpret_cast<Wide *>(*v)->refs = refs;
+	}
+	// Under the lock.
+	int mark_locked(Word_t index, cowtable_frame_t f)
+	{
+		PWord_t v = PWord_t(JudyLIns(&judy, index, PJE0));
+		if (v == PJERR)
+			return COWTABLE_ENOMEM;
+		if (*v == 0) { // a new slot
+			if (f <= UINT32_MAX) {
+				*v = pack(f, 2);
+				return 2;
+			}
+			Wide *w = static_cast<Wide *>(malloc(sizeof(Wide)));
+			if (w == nullptr) {
+				JudyLDel(&judy, index, PJE0);
+				return COWTABLE_ENOMEM;
+			}
+			*w = Wide{f, 2};
+			*v = reinterpret_cast<Word_t>(w);
+			return 2;
+		}
+		cowtable_frame_t have;
+		uint32_t refs;
+		decode(*v, &have, &refs);
+		if (have != f)
+			return COWTABLE_EEXIST;
+		if (refs == COWTABLE_REFS_MAX)
+			return COWTABLE_EOVERFLOW;
+		set_refs(v, f, refs + 1);
+		return int(refs + 1);
+	}
+	// Under the lock, for a slot that holds an entry.
+	int release_locked(Word_t index, PWord_t v, cowtable_frame_t *f)
+	{
+		uint32_t refs;
+		decode(*v, f, &refs);
+		if (refs > 1) {
+			set_refs(v, *f, refs - 1);
+			return COWTABLE_SHARED;
+		}
+		if (!(*v & 1))
+			free(reinterpret_cast<Wide *>(*v));
+		JudyLDel(&judy, index, PJE0);
+		return COWTABLE_LAST;
+	}
+	int mark(Ctx &, uintptr_t va, cowtable_frame_t f)
+	{
+		ck_spinlock_fas_lock(&lock);
+		int r = mark_locked(va / kPage, f);
+		ck_spinlock_fas_unlock(&lock);
+		return r;
+	}
+	int release(Ctx &, uintptr_t va, cowtable_frame_t *f)
+	{
+		ck_spinlock_fas_lock(&lock);
+		PWord_t v = PWord_t(JudyLGet(judy, va / kPage, PJE0));
+		int r = v ? release_locked(va / kPage, v, f) : COWTABLE_NOT_COW;
+		ck_spinlock_fas_unlock(&lock);
+		return r;
+	}
+	bool lookup(Ctx &, uintptr_t va, cowtable_frame_t *f, uint32_t *refs)
+	{
+		ck_spinlock_fas_lock(&lock);
+		PWord_t v = PWord_t(JudyLGet(judy, va / kPage, PJE0));
+		if (v)
+			decode(*v, f, refs);
+		ck_spinlock_fas_unlock(&lock);
+		return v != nullptr;
+	}
+	int mark_range(Ctx &, uintptr_t s, size_t n, const cowtable_frame_t *f)
+	{
+		int r = 0;
+		for (size_t i = 0; i < n && r >= 0;) {
+			size_t end = std::min(n, i + kBatch);
+			ck_spinlock_fas_lock(&lock);
+			for (; i < end && r >= 0; i++)
+				r = mark_locked(s / kPage + i, f[i]);
+			ck_spinlock_fas_unlock(&lock);
+		}
+		return r < 0 ? r : 0;
+	}
+	size_t release_range(Ctx &, uintptr_t s, uintptr_t e, last_fn fn, void *arg)
+	{
+		if (e <= s)
+			return 0;
+		const Word_t last = (e - 1) / kPage;
+		Word_t index = s / kPage;
+		std::pair<Word_t, cowtable_frame_t> gone[kBatch];
+		size_t released = 0;
+		for (bool more = true; more;) {
+			size_t seen = 0, ngone = 0;
+			ck_spinlock_fas_lock(&lock);
+			PWord_t v = PWord_t(JudyLFirst(judy, &index, PJE0));
+			for (; v && index <= last; v = PWord_t(JudyLNext(judy, &index, PJE0))) {
+				cowtable_frame_t f;
+				if (release_locked(index, v, &f) == COWTABLE_LAST)
+					gone[ngone++] = {index, f};
+				if (++seen == kBatch)
+					break;
+			}
+			ck_spinlock_fas_unlock(&lock);
+			released += seen;
+			more = seen == kBatch && index < last;
+			index++;
+			for (size_t i = 0; fn && i < ngone; i++)
+				fn(uintptr_t(gone[i].first) * kPage, gone[i].second, arg);
+		}
+		return released;
 	}
 };
 

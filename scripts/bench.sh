@@ -1,10 +1,13 @@
 #!/bin/sh
 # SPDX-License-Identifier: BSD-2-Clause
 # The main job: set up, build optimised, run the fork-heavy benchmark against
-# every peer, print the comparison table, and write Google Benchmark JSON and
-# PNG plots to results/.
+# every peer (and the linux-fork reference), print the comparison table, and
+# write Google Benchmark JSON and PNG plots (summary.png, one per workload) to
+# results/.
 #   sh scripts/bench.sh            the headline set (a few minutes)
 #   sh scripts/bench.sh --long     every size, mix and thread count
+# `sh bench/plot.sh results docs/bench` then refreshes docs/benchmarks.md's
+# figures from that run.
 set -eu
 cd "$(dirname "$0")/.."
 sh scripts/setup.sh
@@ -14,4 +17,4 @@ mkdir -p results
 ./build/release/bench/cowbench "$@" --benchmark_out=results/bench.json \
 	--benchmark_out_format=json --benchmark_color=false | tee results/bench.txt
 sh bench/plot.sh results
-echo "results: results/bench.txt, results/bench.json, results/*.png"
+echo "results: results/bench.txt, results/bench.json, results/summary.png, results/*.png"
