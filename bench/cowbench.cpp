@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-2-Clause
 // cowbench: fork-heavy workloads on cowtable and its peers, side by side in
 // one run (Google Benchmark).  Every workload runs unchanged on every adapter
 // of peers.hpp; the table at the end gives each peer's cost per page (or per

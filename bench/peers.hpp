@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 // The structures the benchmark compares, behind one small adapter interface.
 //
 // Every adapter T provides:

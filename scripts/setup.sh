@@ -15,7 +15,8 @@ need="cmake make gcc g++ clang pkg-config libck-dev libclang-rt-14-dev dpkg-dev
 rustc cargo debhelper lintian man-db build-essential perl linux-kbuild-6.1
 linux-image-amd64 linux-headers-amd64 qemu-system-x86 busybox-static cpio"
 # The benchmark and its peers.
-need="$need libbenchmark-dev libcds-dev libtbb-dev liburcu-dev libbsd-dev gnuplot-nox"
+need="$need libbenchmark-dev libcds-dev libtbb-dev liburcu-dev libbsd-dev gnuplot-nox libjudy-dev
+linux-source-6.1"
 
 missing=""
 for p in $need; do

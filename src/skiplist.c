@@ -115,14 +115,6 @@ struct ct_leaf *ct_descend(struct cowtable_ctx *ctx, uintptr_t key)
 		curr = ct_ptr(ct_load_next(pred, (unsigned int)i));
 		while (curr != NULL) {
 			CT_CHECK(ctx, curr);
-#ifdef CT_PREFETCH
-			/*
-			 * While curr's line is fetched, fetch the leaf we go to
-			 * if we descend from pred: two misses in flight at once.
-			 */
-			if (i > 0)
-				__builtin_prefetch(ct_ptr(ct_load_next(pred, (unsigned int)i - 1)));
-#endif
 			succ = ct_load_next(curr, (unsigned int)i);
 			if (succ & CT_FROZEN) {
 				curr = ct_ptr(succ);
