@@ -91,6 +91,9 @@ static void ct_check_bound(struct cowtable_ctx *ctx, uint32_t e)
 }
 #define CT_CHECK_DEAD(ctx, l)  ct_check_dead(ctx, l)
 #define CT_CHECK_BOUND(ctx, e) ct_check_bound(ctx, e)
+#elif defined(CT_VERIFY_HOOKS)
+#define CT_CHECK_DEAD(ctx, l)  ct_verify_dead(ctx, l)
+#define CT_CHECK_BOUND(ctx, e) ((void)0)
 #else
 #define CT_CHECK_DEAD(ctx, l)  ((void)0)
 #define CT_CHECK_BOUND(ctx, e) ((void)0)
