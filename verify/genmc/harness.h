@@ -122,15 +122,24 @@ void ct_verify_dead(struct cowtable_ctx *ctx, struct ct_leaf *l)
 }
 
 /*
- * The next leaf @ctx builds gets a tower of @height: a seed of the context's
- * xorshift generator whose next step has 2 * (height - 1) low zero bits and
- * then a non-zero pair (CT_P_SHIFT 2).
+ * The next leaf @ctx builds gets a tower of @height, and the four after it
+ * towers of 1: a seed of the context's xorshift generator whose next step
+ * has 2 * (height - 1) low zero bits and then a non-zero pair (CT_P_SHIFT
+ * 2), and whose four steps after that have a non-zero low pair.
  */
 static void gm_height(struct cowtable_ctx *ctx, unsigned int height)
 {
-	static const uint64_t seed[] = {1, 4, 16, 64, 451, 1999};
+	static const uint64_t seed[] = {0xcc623af8783354e7ull, 0x78dde6e5fd29f054ull,
+	                                0x363068020996f1b3ull, 0xd843d6334b90d7afull,
+	                                0x72cf677657a793e7ull};
 
-	assert(CT_P_SHIFT == 2 && height >= 1 && height <= 6 && height <= CT_MAX_LEVEL);
+	unsigned int i;
+
+	assert(CT_P_SHIFT == 2 && height >= 1 && height <= 5 && height <= CT_MAX_LEVEL);
+	ctx->rng = seed[height - 1];
+	assert(ct_random_height(ctx) == height);
+	for (i = 0; i < 4; i++)
+		assert(ct_random_height(ctx) == 1);
 	ctx->rng = seed[height - 1];
 }
 
