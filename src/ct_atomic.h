@@ -32,10 +32,56 @@
 
 #ifdef COWTABLE_ATOMIC_BUILTINS
 
+/*
+ * Broken controls for the model checker (verify/genmc, docs/verification.md):
+ * each weakens one order of the mapping below, which the design needs, and
+ * scripts/genmc.sh requires GenMC to reject the result.
+ */
+#ifdef CT_BROKEN_NEXT_LOAD_RELAXED /* loads of next words: relaxed */
+#define CT_ORDER_NEXT_LOAD __ATOMIC_RELAXED
+#else
+#define CT_ORDER_NEXT_LOAD __ATOMIC_ACQUIRE
+#endif
+#ifdef CT_BROKEN_LINK_NO_RELEASE /* link and unlink CAS: acquire only */
+#define CT_ORDER_WORD_CAS __ATOMIC_ACQUIRE
+#else
+#define CT_ORDER_WORD_CAS __ATOMIC_ACQ_REL
+#endif
+#ifdef CT_BROKEN_FREEZE_RELAXED /* the freeze OR: relaxed */
+#define CT_ORDER_FREEZE __ATOMIC_RELAXED
+#else
+#define CT_ORDER_FREEZE __ATOMIC_RELEASE
+#endif
+#ifdef CT_BROKEN_STATE_NO_ACQUIRE /* state fetch-add: release only */
+#define CT_ORDER_STATE_FAA __ATOMIC_RELEASE
+#else
+#define CT_ORDER_STATE_FAA __ATOMIC_ACQ_REL
+#endif
+#ifdef CT_BROKEN_DROP_NO_ACQUIRE /* holds drop: release only */
+#define CT_ORDER_DROP __ATOMIC_RELEASE
+#else
+#define CT_ORDER_DROP __ATOMIC_ACQ_REL
+#endif
+#if defined(CT_BROKEN_SLOT_CAS_NO_RELEASE) /* slot CAS: acquire only */
+#define CT_ORDER_SLOT_CAS      __ATOMIC_ACQUIRE
+#define CT_ORDER_SLOT_CAS_FAIL __ATOMIC_ACQUIRE
+#elif defined(CT_BROKEN_SLOT_CAS_NO_ACQUIRE) /* slot CAS: release only */
+#define CT_ORDER_SLOT_CAS      __ATOMIC_RELEASE
+#define CT_ORDER_SLOT_CAS_FAIL __ATOMIC_RELAXED
+#else
+#define CT_ORDER_SLOT_CAS      __ATOMIC_ACQ_REL
+#define CT_ORDER_SLOT_CAS_FAIL __ATOMIC_ACQUIRE
+#endif
+#ifdef CT_BROKEN_SLOT_LOAD_RELAXED /* slot loads: relaxed */
+#define CT_ORDER_SLOT_LOAD __ATOMIC_RELAXED
+#else
+#define CT_ORDER_SLOT_LOAD __ATOMIC_ACQUIRE
+#endif
+
 /* Acquire load of a tagged pointer word. */
 static inline uintptr_t ct_load_word(const uintptr_t *p)
 {
-	return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+	return __atomic_load_n(p, CT_ORDER_NEXT_LOAD);
 }
 
 /* Relaxed store of a word nobody else can see yet (a node being built). */
@@ -47,14 +93,14 @@ static inline void ct_init_word(uintptr_t *p, uintptr_t v)
 /* Acquire-release CAS of a word; acquire on failure. */
 static inline bool ct_cas_word(uintptr_t *p, uintptr_t old, uintptr_t new_)
 {
-	return __atomic_compare_exchange_n(p, &old, new_, false, __ATOMIC_ACQ_REL,
+	return __atomic_compare_exchange_n(p, &old, new_, false, CT_ORDER_WORD_CAS,
 	                                   __ATOMIC_ACQUIRE);
 }
 
 /* Release OR into a word (sets the freeze bit). */
 static inline void ct_or_word(uintptr_t *p, uintptr_t bits)
 {
-	(void)__atomic_fetch_or(p, bits, __ATOMIC_RELEASE);
+	(void)__atomic_fetch_or(p, bits, CT_ORDER_FREEZE);
 }
 
 static inline uint32_t ct_load_u32(const uint32_t *p) /* acquire */
@@ -77,13 +123,13 @@ static inline bool ct_cas_u32(uint32_t *p, uint32_t old, uint32_t new_)
 /* Acquire-release fetch-and-add; returns the old value. */
 static inline uint32_t ct_faa_u32(uint32_t *p, uint32_t v)
 {
-	return __atomic_fetch_add(p, v, __ATOMIC_ACQ_REL);
+	return __atomic_fetch_add(p, v, CT_ORDER_STATE_FAA);
 }
 
 /* Acquire-release fetch-and-subtract; returns the old value. */
 static inline uint32_t ct_fsub_u32(uint32_t *p, uint32_t v)
 {
-	return __atomic_fetch_sub(p, v, __ATOMIC_ACQ_REL);
+	return __atomic_fetch_sub(p, v, CT_ORDER_DROP);
 }
 
 /* Relaxed store of a word nobody else can see yet (a leaf being built). */
@@ -95,7 +141,7 @@ static inline void ct_init_u32(uint32_t *p, uint32_t v)
 /* Acquire load of a slot. */
 static inline uint64_t ct_load_slot(const uint64_t *p)
 {
-	return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+	return __atomic_load_n(p, CT_ORDER_SLOT_LOAD);
 }
 
 /* Relaxed store into a slot of a leaf nobody else can see yet. */
@@ -110,7 +156,8 @@ static inline void ct_init_slot(uint64_t *p, uint64_t v)
  */
 static inline bool ct_cas_slot(uint64_t *p, uint64_t *old, uint64_t new_)
 {
-	return __atomic_compare_exchange_n(p, old, new_, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+	return __atomic_compare_exchange_n(p, old, new_, false, CT_ORDER_SLOT_CAS,
+	                                   CT_ORDER_SLOT_CAS_FAIL);
 }
 
 /* Relaxed statistics counters: written by one context, read by anyone. */

@@ -67,8 +67,13 @@
 #define CT_REFS_MAX COWTABLE_REFS_MAX
 #endif
 
-/* A leaf covers one block of 64 pages. */
-#define CT_LEAF_SHIFT  6
+/*
+ * A leaf covers one block of 64 pages.  Model checking (verify/genmc) builds
+ * leaves of 4 pages: nothing in the protocol depends on the number.
+ */
+#ifndef CT_LEAF_SHIFT
+#define CT_LEAF_SHIFT 6
+#endif
 #define CT_LEAF_PAGES  (1u << CT_LEAF_SHIFT)
 #define CT_BLOCK_SHIFT (COWTABLE_PAGE_SHIFT + CT_LEAF_SHIFT)
 #define CT_BLOCK_SIZE  ((uintptr_t)1 << CT_BLOCK_SHIFT)
@@ -177,7 +182,9 @@ struct ct_table {
  */
 #define CT_BATCH_LEAVES   16
 #define CT_SEALED_BATCHES 8
-#define CT_CACHE_LEAVES   128 /* freed leaves a context keeps for reuse */
+#ifndef CT_CACHE_LEAVES
+#define CT_CACHE_LEAVES 128 /* freed leaves a context keeps for reuse; 0 in model checking */
+#endif
 
 struct ct_batch {
 	struct ct_leaf *head;
@@ -260,6 +267,15 @@ void ct_stamp(struct ct_leaf *l, uint64_t stamp);
 void ct_violation(struct ct_table *t, uint32_t check, uint64_t stamp);
 #define CT_CHECK(ctx, l) ct_check_leaf(ctx, l)
 #define CT_STAMP(l, s)   ct_stamp(l, s)
+#elif defined(CT_VERIFY_HOOKS)
+/*
+ * Model checking (verify/genmc): the harness checks every leaf a search
+ * touches, and every retired leaf it frees (ct_verify_dead(), reclaim.c).
+ */
+void ct_verify_leaf(struct cowtable_ctx *ctx, struct ct_leaf *l);
+void ct_verify_dead(struct cowtable_ctx *ctx, struct ct_leaf *l);
+#define CT_CHECK(ctx, l) ct_verify_leaf(ctx, l)
+#define CT_STAMP(l, s)   ((void)0)
 #else
 #define CT_CHECK(ctx, l) ((void)0)
 #define CT_STAMP(l, s)   ((void)0)

@@ -91,6 +91,9 @@ static void ct_check_bound(struct cowtable_ctx *ctx, uint32_t e)
 }
 #define CT_CHECK_DEAD(ctx, l)  ct_check_dead(ctx, l)
 #define CT_CHECK_BOUND(ctx, e) ct_check_bound(ctx, e)
+#elif defined(CT_VERIFY_HOOKS)
+#define CT_CHECK_DEAD(ctx, l)  ct_verify_dead(ctx, l)
+#define CT_CHECK_BOUND(ctx, e) ((void)0)
 #else
 #define CT_CHECK_DEAD(ctx, l)  ((void)0)
 #define CT_CHECK_BOUND(ctx, e) ((void)0)
@@ -174,7 +177,11 @@ void ct_retire(struct cowtable_ctx *ctx, struct ct_leaf *l)
 #ifdef CT_BROKEN_LATE_FREE
 /* Broken control: sealed batches wait one epoch longer than the bound says. */
 #define CT_GRACE_EPOCHS 3
-#else
+#elif defined(CT_BROKEN_EARLY_FREE)
+/* Broken control (verify/genmc): sealed batches are freed one epoch early. */
+#define CT_GRACE_EPOCHS 1
+#elif !defined(CT_GRACE_EPOCHS)
+/* Epoch advances after its seal before a batch is freed (design.md; verification.md). */
 #define CT_GRACE_EPOCHS 2
 #endif
 
@@ -220,7 +227,9 @@ static void ct_seal(struct cowtable_ctx *ctx)
 	 * is read, or a weakly ordered CPU could stamp it with an epoch that a
 	 * reader holding one of them has already left.
 	 */
+#ifndef CT_BROKEN_SEAL_NO_FENCE /* broken control (verify/genmc): no fence */
 	ct_fence_full();
+#endif
 	b->head = ctx->open.head;
 	b->n = ctx->open.n;
 	b->epoch = ck_epoch_value(&ctx->table->epoch);
