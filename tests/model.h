@@ -368,6 +368,13 @@ static inline bool model_compare_visit(uintptr_t vaddr, cowtable_frame_t frame, 
 	return true;
 }
 
+/* Whether @vaddr, a page next to page @i, is tracked: it is page i - 1 or i + 1 (wrapping). */
+static inline bool model_neighbour_tracked(const struct model *m, size_t i, uintptr_t vaddr)
+{
+	return m->page[i > 0 ? i - 1 : m->n - 1].vaddr == vaddr ||
+	       m->page[i + 1 < m->n ? i + 1 : 0].vaddr == vaddr;
+}
+
 static inline bool model_compare(const struct model *m, const struct cowtable *table,
                                  struct cowtable_ctx *ctx, char *why, size_t len)
 {
@@ -403,7 +410,7 @@ static inline bool model_compare(const struct model *m, const struct cowtable *t
 		for (s = 0; s < 2; s++) {
 			f = 0x5a5a;
 			r = 0x5a5a;
-			if (model_find(m, side[s]) == NULL &&
+			if (!model_neighbour_tracked(m, i, side[s]) &&
 			    (cowtable_lookup(ctx, side[s], &f, &r) ||
 			     cowtable_is_cow(ctx, side[s]) || f != 0x5a5a || r != 0x5a5a)) {
 				snprintf(why, len, "untracked page %#jx found (frame %#jx refs %u)",
