@@ -46,9 +46,8 @@ _Static_assert(sizeof(uintptr_t) == 8, "the anchors below are 64-bit addresses")
 
 #define PAGE      COWTABLE_PAGE_SIZE
 #define BLOCK     MODEL_BLOCK
-#define SLOTS     4    /* context slots */
-#define MAX_DEPTH 2    /* callbacks call in; their callbacks once more; theirs not */
-#define MAX_PAGES 4095 /* pages of one mark_range: 64 blocks */
+#define SLOTS     4 /* context slots */
+#define MAX_DEPTH 2 /* callbacks call in; their callbacks once more; theirs not */
 
 /* Outputs the calls must leave alone when they say so. */
 #define NO_FRAME ((cowtable_frame_t)0x5eed5eed5eedull)
@@ -397,6 +396,50 @@ static void check_page(uintptr_t vaddr)
 	      want);
 }
 
+/*
+ * The pages of [@lo, @hi) against the model, by one foreach walk (cut short
+ * before any page a callback may not look at): exactly the model's pages, in
+ * order, with their frames and counts.
+ */
+struct range_check {
+	size_t i, end;
+};
+
+static bool check_visit(uintptr_t vaddr, cowtable_frame_t frame, uint32_t refs, void *arg)
+{
+	struct range_check *rc = (struct range_check *)arg;
+	const struct model_page *p = rc->i < rc->end ? &F.model.page[rc->i] : NULL;
+
+	CHECK(p != NULL && p->vaddr == vaddr && p->frame == frame && p->refs == refs,
+	      "page %#jx frame %#jx refs %u; model: %s %#jx frame %#jx refs %u", X(vaddr), X(frame),
+	      refs, p ? "page" : "nothing", X(p ? p->vaddr : 0), X(p ? p->frame : 0),
+	      p ? p->refs : 0);
+	rc->i++;
+	return true;
+}
+
+static void check_range(uintptr_t lo, uintptr_t hi)
+{
+	struct cowtable_ctx *c = checker();
+	struct range_check rc;
+	uintptr_t f;
+	size_t n, visited;
+
+	if (c == NULL || forbidden(lo))
+		return;
+	f = forbidden_above(lo);
+	if (f != 0 && hi > f)
+		hi = f;
+	if (hi <= lo)
+		return;
+	rc.i = model_lower_bound(&F.model, lo);
+	rc.end = model_lower_bound(&F.model, hi);
+	n = rc.end - rc.i;
+	visited = cowtable_foreach(c, lo, hi, check_visit, &rc);
+	CHECK(visited == n && rc.i == rc.end, "[%#jx, %#jx): foreach visited %zu pages, model %zu",
+	      X(lo), X(hi), visited, n);
+}
+
 /* The whole table (only at the top: nothing may be half done). */
 static void check_all(const char *when)
 {
@@ -547,8 +590,10 @@ static void op_mark_range(uint8_t code)
 	struct cowtable_ctx *ctx = ctx_of(code);
 	uintptr_t start = allowed_addr(decode_addr()), lo, v;
 	uint8_t nb = u8(), sb = u8(), pb = u8(), bb = u8(), qb = u8(), rb = (qb & 1) ? u8() : 0;
-	size_t n = nb | (size_t)(sb & 15) << 8, i, marked = 77, want_marked, at, allowed;
-	bool null_frames = sb & 0x10, null_marked = (sb & 0x20) && !failure_armed(), invalid;
+	/* Pages: 0-255, 256-511 (more leaves than one section handles), or up to 4095. */
+	size_t n = (sb & 3) < 2 ? nb : (sb & 3) == 2 ? 256 + nb : nb | (size_t)(sb >> 2 & 15) << 8;
+	size_t i, marked = 77, want_marked, at, allowed;
+	bool null_frames = sb & 0x40, null_marked = (sb & 0x80) && !failure_armed(), invalid;
 	cowtable_frame_t *frames, base = bb >= 0xf0 ? special_frames[bb & 15] : bb & 15;
 	const struct model_page *p;
 	struct acct a;
@@ -608,9 +653,14 @@ static void op_mark_range(uint8_t code)
 		      "mark_range %#jx + %zu: returned %d marked %zu; model %d marked %zu",
 		      X(start), n, r, marked, want, want_marked);
 	}
-	/* Every page of the range, and one on either side. */
-	for (i = 0; i <= n + 1 && i <= MAX_PAGES + 2; i++)
-		check_page(start + (i - 1) * PAGE);
+	/* The range and a page on either side: one walk, and lookups at its ends. */
+	v = start + (n ? n : 1) * PAGE; /* past the last page; 0 at the top */
+	check_range(start >= PAGE ? start - PAGE : 0,
+	            v > start && v + PAGE > v ? v + PAGE : UINTPTR_MAX);
+	check_page(start - PAGE);
+	check_page(start);
+	check_page(v - PAGE);
+	check_page(v);
 	free(frames);
 }
 
@@ -722,8 +772,8 @@ static void op_release_range(uint8_t code)
 {
 	struct cowtable_ctx *ctx = ctx_of(code);
 	struct expect e = {0};
-	uintptr_t start, end, *touched = NULL;
-	size_t i, n = 0, got, want;
+	uintptr_t start, end;
+	size_t got, want;
 	uint8_t cb;
 	struct acct a;
 
@@ -731,15 +781,6 @@ static void op_release_range(uint8_t code)
 	cb = u8();
 	e.end = end;
 	e.call_in = (cb & 3) == 2;
-	/* The pages it may change, to look at afterwards. */
-	if (end > start) {
-		i = model_lower_bound(&F.model, start);
-		touched = (uintptr_t *)malloc((F.model.n - i + 1) * sizeof(*touched));
-		if (touched == NULL)
-			abort();
-		for (; i < F.model.n && F.model.page[i].vaddr < end; i++)
-			touched[n++] = F.model.page[i].vaddr;
-	}
 	want = model_release_range(&F.model, ctx != NULL, start, end, model_on_last, &e);
 	F.busy[F.depth] = ctx;
 	acct_start(&a);
@@ -753,9 +794,9 @@ static void op_release_range(uint8_t code)
 	CHECK((cb & 3) == 0 || e.got == e.n, "release_range [%#jx, %#jx): %zu LASTs, model %zu",
 	      X(start), X(end), e.got, e.n);
 	CHECK(a.calls == 0, "release_range called the allocator");
-	for (i = 0; i < n; i++)
-		check_page(touched[i]);
-	free(touched);
+	check_range(start, end);
+	check_page(start);
+	check_page(end - 1);
 	free(e.page);
 }
 

@@ -50,7 +50,9 @@ def lookup(a, slot=0, null_frame=False, null_refs=False):
 
 def mark_range(a, n, pattern=2, base=1, poke=None, null_frames=False, null_marked=False, slot=0):
     """pattern bit 0: tracked pages get their own frame; bit 1: base + i, else base."""
-    sb = (n >> 8) & 15 | (0x10 if null_frames else 0) | (0x20 if null_marked else 0)
+    # Size class: 0-255 pages, 256 + (0-255), or n with bits 8-11 in bits 2-5.
+    sb = 0 if n < 256 else 2 if n < 512 else 3 | (n >> 8) << 2
+    sb |= (0x40 if null_frames else 0) | (0x80 if null_marked else 0)
     out = op(MARK_RANGE, slot) + a + bytes([n & 0xFF, sb, pattern, base])
     if poke is None:
         return out + bytes([0])
