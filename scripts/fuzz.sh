@@ -12,7 +12,7 @@
 #         --work DIR       the scratch directory (default build/fuzz/run-<time>)
 #         --jobs N         N fuzzing processes (libFuzzer -jobs=N -workers=N;
 #                          default: fuzz in this process)
-#         --update-corpus  afterwards, merge the inputs that add coverage into
+#         --update-corpus  afterwards, merge the inputs that reach new edges into
 #                          tests/fuzz/corpus (otherwise it stays as committed)
 #
 #   sh scripts/fuzz.sh --coverage [DIR...]
@@ -107,7 +107,7 @@ if [ "$jobs" -gt 0 ]; then
 		-max_total_time="$seconds" -jobs="$jobs" -workers="$jobs" \
 		-artifact_prefix="$work/" "$work/corpus") >"$work/fuzz.log" 2>&1
 	rc=$?
-	cat "$work"/fuzz-*.log >>"$work/fuzz.log" 2>/dev/null
+	# The parent prints each job's log as the job ends; the jobs' logs stay in fuzz-<n>.log.
 	tail -n 30 "$work/fuzz.log"
 else
 	"$build/tests/fuzz/$target" $options ${COWTABLE_FUZZ_FLAGS:-} -max_total_time="$seconds" \
@@ -125,12 +125,15 @@ if grep -qE 'MISMATCH op #|ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|run
 	"$work/fuzz.log"; then
 	rc=1
 fi
-execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$work/fuzz.log" |
-	awk '{ s += $1 } END { print s + 0 }')
+logs=$(ls "$work"/fuzz-*.log 2>/dev/null || echo "$work/fuzz.log")
+# shellcheck disable=SC2086
+execs=$(cat $logs | sed -n 's/^stat::number_of_executed_units: *//p' | awk '{ s += $1 } END { print s + 0 }')
 echo "fuzz.sh: $(($(date +%s) - start)) s, $execs executions, corpus $(ls "$work/corpus" | wc -l) inputs ($(du -sk "$work/corpus" | cut -f1) KiB) in $work/corpus"
 if [ "$update" -eq 1 ]; then
 	before=$(ls "$corpus" | wc -l)
-	"$build/tests/fuzz/$target" $options -merge=1 "$corpus" "$work/corpus" >"$work/merge.log" 2>&1
+	# Inputs that reach new edges (hit counts aside): a small corpus to commit.
+	"$build/tests/fuzz/$target" $options -merge=1 -use_counters=0 "$corpus" "$work/corpus" \
+		>"$work/merge.log" 2>&1
 	echo "fuzz.sh: tests/fuzz/corpus: $before -> $(ls "$corpus" | wc -l) inputs"
 fi
 if [ $rc -ne 0 ] || [ -n "$findings" ]; then
