@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 # packages, kernel-doc, the kernel module in a qemu guest.
 need="cmake make gcc g++ clang pkg-config libck-dev libclang-rt-14-dev dpkg-dev
 rustc cargo debhelper lintian man-db build-essential perl linux-kbuild-6.1
-linux-image-amd64 linux-headers-amd64 qemu-system-x86 busybox-static cpio"
+linux-image-amd64 linux-headers-amd64 qemu-system-x86 busybox-static cpio llvm"
 # The benchmark and its peers.
 need="$need libbenchmark-dev libcds-dev libtbb-dev liburcu-dev libbsd-dev gnuplot-nox libjudy-dev
 linux-source-6.1"
@@ -33,3 +33,14 @@ if [ -n "$missing" ]; then
 	$sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
 sh scripts/ck-source.sh build
+# GenMC, the model checker, is not in Debian: built from ../shared/tools/genmc
+# when that is there (about 6 minutes, once); scripts/genmc.sh says when it
+# is missing.
+genmc_src=../shared/tools/genmc
+if [ ! -x /opt/genmc-0.10.3/bin/genmc ] && [ -f "$genmc_src/build.sh" ]; then
+	echo "setup: building GenMC from $genmc_src"
+	sh "$genmc_src/build.sh" >build/genmc-build.log 2>&1 || {
+		echo "setup: GenMC did not build; see build/genmc-build.log"
+		exit 1
+	}
+fi

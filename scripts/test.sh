@@ -6,6 +6,10 @@
 #            one short pass of every benchmark
 #   asan     gcc, AddressSanitizer + UndefinedBehaviorSanitizer
 #   tsan     clang, ThreadSanitizer (library atomics as __atomic builtins)
+#   fuzz     clang, libFuzzer + ASan + UBSan: the fuzzer for 60 s against the
+#            model, its regression inputs and its broken controls
+#   genmc    model checking of the core under RC11 and IMM (docs/verification.md);
+#            skipped, saying so, when GenMC is not installed
 #   rust     the Rust crate's tests, with Debian's cargo (and PATH's)
 #   debian   the Debian packages built, installed and used
 #   kernel   the torture as a Linux module in a 2-CPU qemu guest, and its
@@ -18,8 +22,8 @@ cd "$(dirname "$0")/.."
 sh scripts/setup.sh || exit 1
 
 jobs=$(nproc 2>/dev/null || echo 2)
-presets=${COWTABLE_PRESETS:-"release asan tsan"}
-stages=${COWTABLE_STAGES:-"$presets rust debian kernel"}
+presets=${COWTABLE_PRESETS:-"release asan tsan fuzz"}
+stages=${COWTABLE_STAGES:-"$presets genmc rust debian kernel"}
 export ASAN_OPTIONS="abort_on_error=0:halt_on_error=1:detect_leaks=1"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
 export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1"
@@ -37,6 +41,7 @@ for s in $stages; do
 	echo "=== $s"
 	start=$(date +%s)
 	case "$s" in
+	genmc) sh scripts/genmc.sh ;;
 	rust) sh scripts/rust-test.sh ;;
 	debian) sh scripts/deb-test.sh ;;
 	kernel) sh scripts/kernel-test.sh 10 && sh scripts/kernel-test.sh --control 5 ;;

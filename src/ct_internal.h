@@ -11,7 +11,7 @@
  * word at one level.  A *hold* keeps a leaf alive; a leaf whose holds reach
  * zero is *dead*; its *killer* is whoever dropped the last hold.  Leaves are
  * *linked* and *unlinked* per level, *retired* once unreachable, and freed
- * after two epoch advances.  Invariants are cited by their letters in
+ * after three epoch advances.  Invariants are cited by their letters in
  * design.md: H (holds), S (one live leaf per block), F (freeze), T
  * (top-down), U (unlink), D (descend), O (order of same-key leaves), R
  * (retire).
@@ -178,7 +178,7 @@ struct ct_table {
  * Retired leaves wait in batches chained through their link word, so a leaf
  * needs no ck_epoch_entry of its own.  A context seals its open batch (stamps
  * it with the global epoch) once it holds CT_BATCH_LEAVES leaves and one of
- * CT_SEALED_BATCHES slots is free; a sealed batch is freed two epochs later.
+ * CT_SEALED_BATCHES slots is free; a sealed batch is freed three epochs later.
  */
 #define CT_BATCH_LEAVES   16
 #define CT_SEALED_BATCHES 8

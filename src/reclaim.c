@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
  * Leaf memory: epoch sections, allocation and the per-context leaf cache,
- * retire batches, and their reclamation two epoch advances after they were
+ * retire batches, and their reclamation three epoch advances after they were
  * sealed.  cowtable files no ck_epoch callbacks: it uses ck_epoch for
  * sections, for advancing the global epoch and for grace periods, and keeps
  * its own sealed batches so that it can state, and check, the bound in
@@ -77,14 +77,15 @@ static void ct_check_dead(struct cowtable_ctx *ctx, struct ct_leaf *l)
 
 /*
  * The bound, after a poll that read epoch @e: every sealed batch is from
- * epoch e - 1 or e, and the open batch is small unless every slot is sealed.
+ * epoch e - 2, e - 1 or e, and the open batch is small unless every slot is
+ * sealed.
  */
 static void ct_check_bound(struct cowtable_ctx *ctx, uint32_t e)
 {
 	uint32_t i;
 
 	for (i = 0; i < ctx->nsealed; i++)
-		if (ct_epochs_since(ctx->sealed[i].epoch, e) >= 2)
+		if (ct_epochs_since(ctx->sealed[i].epoch, e) >= 3)
 			ct_violation(ctx->table, CT_CHECK_BOUND, ctx->sealed[i].epoch);
 	if (ctx->open.n >= CT_BATCH_LEAVES && ctx->nsealed < CT_SEALED_BATCHES)
 		ct_violation(ctx->table, CT_CHECK_BOUND, ctx->open.n);
@@ -176,18 +177,26 @@ void ct_retire(struct cowtable_ctx *ctx, struct ct_leaf *l)
 
 #ifdef CT_BROKEN_LATE_FREE
 /* Broken control: sealed batches wait one epoch longer than the bound says. */
-#define CT_GRACE_EPOCHS 3
+#define CT_GRACE_EPOCHS 4
+#elif defined(CT_BROKEN_TWO_EPOCHS)
+/*
+ * Broken control (verify/genmc, grace_poller): the rule ck_epoch's own
+ * deferral uses, two advances; on weakly ordered CPUs a section may load a
+ * leaf before it reads the epoch it records, so two are not enough.
+ */
+#define CT_GRACE_EPOCHS 2
 #elif defined(CT_BROKEN_EARLY_FREE)
-/* Broken control (verify/genmc): sealed batches are freed one epoch early. */
+/* Broken control (verify/genmc): sealed batches are freed after one advance. */
 #define CT_GRACE_EPOCHS 1
 #elif !defined(CT_GRACE_EPOCHS)
-/* Epoch advances after its seal before a batch is freed (design.md; verification.md). */
-#define CT_GRACE_EPOCHS 2
+/* Epoch advances after its seal before a batch is freed (design.md, "Reclamation"). */
+#define CT_GRACE_EPOCHS 3
 #endif
 
 /*
- * Let the global epoch advance, then free every sealed batch two or more
- * epochs old (all of them at a grace period).  Returns the epoch it read.
+ * Let the global epoch advance, then free every sealed batch CT_GRACE_EPOCHS
+ * or more epochs old (all of them at a grace period).  Returns the epoch it
+ * read.
  */
 static uint32_t ct_poll(struct cowtable_ctx *ctx)
 {
