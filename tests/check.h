@@ -42,7 +42,7 @@
 #endif
 
 /* Totals of this file's checks; updated atomically, so threads may check. */
-static unsigned long check_passed, check_failed;
+__attribute__((unused)) static unsigned long check_passed, check_failed;
 
 static inline bool check_pass(void)
 {
@@ -75,7 +75,7 @@ check_fail(const char *file, int line, const char *cond, const char *fmt, ...)
 		if (fmt[0] != '\0') {
 			struct va_format vaf = {.fmt = fmt, .va = &ap};
 
-			pr_err(CHECK_PREFIX "FAIL %s:%d: %s: %pV\n", check_basename(file), line,
+			pr_err(CHECK_PREFIX "FAIL %s:%d: %s:%pV\n", check_basename(file), line,
 			       cond, &vaf);
 		} else {
 			pr_err(CHECK_PREFIX "FAIL %s:%d: %s\n", check_basename(file), line, cond);
