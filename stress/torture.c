@@ -916,43 +916,93 @@ static void lin_add_call(const struct call *c, unsigned int t, unsigned int *ngr
 	}
 }
 
-static const char *lin_kind_name(unsigned int kind)
+static const char *error_name(int r)
 {
-	static const char *const names[] = {
-	        [LIN_MARK] = "mark",       [LIN_MARK_OK] = "mark_range's mark",
-	        [LIN_RELEASE] = "release", [LIN_RELEASE_SOME] = "release_range's release",
-	        [LIN_LOOKUP] = "lookup",   [LIN_IS_COW] = "is_cow",
-	};
-
-	return kind < sizeof(names) / sizeof(names[0]) ? names[kind] : "?";
+	return r == COWTABLE_EEXIST      ? "EEXIST"
+	       : r == COWTABLE_EOVERFLOW ? "EOVERFLOW"
+	       : r == COWTABLE_ENOMEM    ? "ENOMEM"
+	       : r == COWTABLE_EINVAL    ? "EINVAL"
+	                                 : "an error";
 }
 
-/* The history that failed, page by page, for the report. */
+/* One operation of a history, as the report shows it. */
+static void lin_print_op(const struct lin_op *o)
+{
+	unsigned long long inv = o->inv, resp = o->resp, f = o->frame;
+	unsigned int t = o->thread;
+
+	switch (o->kind) {
+	case LIN_MARK:
+		if (o->result >= 0)
+			tt_print("  [%llu, %llu] thread %u: mark(frame %llu) = %d\n", inv, resp, t,
+			         f, o->result);
+		else
+			tt_print("  [%llu, %llu] thread %u: mark(frame %llu) = %s\n", inv, resp, t,
+			         f, error_name(o->result));
+		break;
+	case LIN_MARK_OK:
+		tt_print("  [%llu, %llu] thread %u: mark_range marked it (frame %llu)\n", inv, resp,
+		         t, f);
+		break;
+	case LIN_RELEASE:
+		tt_print("  [%llu, %llu] thread %u: release = %s, frame %llu\n", inv, resp, t,
+		         o->result == COWTABLE_LAST      ? "LAST"
+		         : o->result == COWTABLE_SHARED  ? "SHARED"
+		         : o->result == COWTABLE_NOT_COW ? "NOT_COW"
+		                                         : "?",
+		         f);
+		break;
+	case LIN_RELEASE_SOME:
+		tt_print("  [%llu, %llu] thread %u: release_range call %u: SHARED or NOT_COW\n",
+		         inv, resp, t, o->group);
+		break;
+	case LIN_LOOKUP:
+		if (o->result)
+			tt_print("  [%llu, %llu] thread %u: lookup = frame %llu, count %u\n", inv,
+			         resp, t, f, o->refs);
+		else
+			tt_print("  [%llu, %llu] thread %u: lookup = not tracked\n", inv, resp, t);
+		break;
+	default:
+		tt_print("  [%llu, %llu] thread %u: is_cow = %s\n", inv, resp, t,
+		         o->result ? "true" : "false");
+		break;
+	}
+}
+
+/* The history that failed, page by page in order of invocation, for the report. */
 static void lin_report(int verdict, unsigned int ngroups)
 {
-	const struct lin_op *o;
-	unsigned int k, i;
+	const struct lin_page *p;
+	unsigned int k, i, j, next;
+	uint64_t after;
 
 	for (k = 0; k < cfg.keys; k++) {
 		if (verdict >= 0 && (unsigned int)verdict != k)
 			continue;
-		tt_print("history %llu, page %u (%#lx): from count %u frame %llu, %u operations "
-		         "(stamps: invocation, response):\n",
-		         (unsigned long long)lin_stats.histories, k, (unsigned long)vaddr_of(k),
-		         lin_pages[k].init.refs, (unsigned long long)lin_pages[k].init.frame,
-		         lin_pages[k].n);
-		for (i = 0; i < lin_pages[k].n; i++) {
-			o = &lin_pages[k].ops[i];
-			tt_print("  thread %u [%llu, %llu] %s: result %d frame %llu count %u group "
-			         "%u\n",
-			         o->thread, (unsigned long long)o->inv, (unsigned long long)o->resp,
-			         lin_kind_name(o->kind), o->result, (unsigned long long)o->frame,
-			         o->refs, o->group);
+		p = &lin_pages[k];
+		if (p->init.refs != 0)
+			tt_print("history %llu, page %u (%#lx), from frame %llu count %u "
+			         "([invocation, response]):\n",
+			         (unsigned long long)lin_stats.histories, k,
+			         (unsigned long)vaddr_of(k), (unsigned long long)p->init.frame,
+			         p->init.refs);
+		else
+			tt_print("history %llu, page %u (%#lx), from not tracked "
+			         "([invocation, response]):\n",
+			         (unsigned long long)lin_stats.histories, k,
+			         (unsigned long)vaddr_of(k));
+		for (after = 0, i = 0; i < p->n; i++) {
+			for (next = p->n, j = 0; j < p->n; j++)
+				if (p->ops[j].inv >= after &&
+				    (next == p->n || p->ops[j].inv < p->ops[next].inv))
+					next = j;
+			lin_print_op(&p->ops[next]);
+			after = p->ops[next].inv + 1;
 		}
 	}
 	for (i = 0; i < ngroups; i++)
-		tt_print("  release_range call %u released %u pages that were not LAST\n", i,
-		         lin_groups[i]);
+		tt_print("  release_range call %u: %u of its pages SHARED\n", i, lin_groups[i]);
 }
 
 /*
