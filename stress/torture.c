@@ -173,18 +173,17 @@ static struct lin_checker *checker;
 static struct lin_spec lin_spec;
 static uint64_t lin_next_check;
 /*
- * Spins before each thread's first operation of a history.  Whoever starts
- * first waits a little longer next time and whoever starts last a little
- * less, so that the threads start together (whatever the barrier's wake-up
- * order) and their operations overlap.
+ * Spins before each thread's first operation of a history, adjusted after
+ * each history (lin_history_end()) so that the threads start together,
+ * whatever the barrier's wake-up order, and their operations overlap.
  */
 static unsigned int lin_delay[LIN_THREADS];
 #define LIN_DELAY_STEP 4
-#define LIN_DELAY_MAX  20000
+#define LIN_DELAY_MAX  4000
 
 /* lin mode statistics, kept by worker 0 alone. */
 static struct {
-	uint64_t histories, pages, overlapping, ops;
+	uint64_t histories, pages, overlapping, overlapped, ops;
 	uint64_t created, shared, eexist, eoverflow, enomem, range_marks;
 	uint64_t released, lasts, not_cow, some, found, not_found;
 } lin_stats;
@@ -1013,11 +1012,11 @@ static void lin_report(int verdict, unsigned int ngroups)
  */
 static void lin_history_end(struct cowtable_ctx *ctx)
 {
-	unsigned int k, t, i, j, first, last, ngroups = 0;
+	unsigned int k, t, i, j, first, last, step, ngroups = 0;
 	const struct lin_page *p;
 	cowtable_frame_t frame;
 	uint32_t refs, want;
-	bool overlap;
+	bool overlap, any;
 	int verdict, r;
 
 	for (k = 0; k < cfg.keys; k++) {
@@ -1052,7 +1051,7 @@ static void lin_history_end(struct cowtable_ctx *ctx)
 	      verdict >= 0 ? "page" : "code", verdict);
 	/* Worker 0 alone writes it; the progress line reads it. */
 	__atomic_store_n(&lin_stats.histories, lin_stats.histories + 1, __ATOMIC_RELAXED);
-	for (k = 0; k < cfg.keys; k++) {
+	for (any = false, k = 0; k < cfg.keys; k++) {
 		p = &lin_pages[k];
 		lin_stats.pages++;
 		lin_stats.ops += p->n;
@@ -1062,6 +1061,7 @@ static void lin_history_end(struct cowtable_ctx *ctx)
 				overlap = p->ops[i].inv < p->ops[j].resp &&
 				          p->ops[j].inv < p->ops[i].resp;
 		lin_stats.overlapping += overlap;
+		any = any || overlap;
 		/* High counts come down, so that LASTs and creations stay frequent. */
 		if (lin_init[k].refs > LIN_TRIM) {
 			want = (uint32_t)(rnd(&workers[0]) % 4);
@@ -1082,10 +1082,17 @@ static void lin_history_end(struct cowtable_ctx *ctx)
 		if (workers[t].calls[0].inv > workers[last].calls[0].inv)
 			last = t;
 	}
-	if (first != last) {
-		lin_delay[first] += lin_delay[first] < LIN_DELAY_MAX ? LIN_DELAY_STEP : 0;
-		lin_delay[last] -=
-		        lin_delay[last] >= LIN_DELAY_STEP ? LIN_DELAY_STEP : lin_delay[last];
+	lin_stats.overlapped += any;
+	/*
+	 * The first to start had finished before the last began: the first
+	 * waits longer next time, the last less, by a step that grows with the
+	 * delays (a skew of many operations is closed in a few histories).
+	 */
+	if (workers[first].calls[workers[first].ncalls - 1].resp < workers[last].calls[0].inv) {
+		step = LIN_DELAY_STEP + (lin_delay[first] + lin_delay[last]) / 8;
+		if (lin_delay[first] + step <= LIN_DELAY_MAX)
+			lin_delay[first] += step;
+		lin_delay[last] -= step < lin_delay[last] ? step : lin_delay[last];
 	}
 	if (cfg.check_every_ms > 0 && tt_now_ms() >= lin_next_check) {
 		check_structure("between histories");
@@ -1501,9 +1508,13 @@ static const char *mode_name(void)
 
 static void print_lin_stats(void)
 {
-	tt_print("linearizable: %llu histories, %llu page histories (%llu%% with overlapping "
-	         "operations), %llu operations\n",
-	         (unsigned long long)lin_stats.histories, (unsigned long long)lin_stats.pages,
+	tt_print("linearizable: %llu histories (%llu%% with operations on a page overlapping), "
+	         "%llu page histories (%llu%% overlapping), %llu operations\n",
+	         (unsigned long long)lin_stats.histories,
+	         (unsigned long long)(lin_stats.histories
+	                                      ? 100 * lin_stats.overlapped / lin_stats.histories
+	                                      : 0),
+	         (unsigned long long)lin_stats.pages,
 	         (unsigned long long)(lin_stats.pages
 	                                      ? 100 * lin_stats.overlapping / lin_stats.pages
 	                                      : 0),
