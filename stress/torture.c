@@ -173,13 +173,14 @@ static struct lin_checker *checker;
 static struct lin_spec lin_spec;
 static uint64_t lin_next_check;
 /*
- * Spins before each thread's first operation of a history, adjusted after
- * each history (lin_history_end()) so that the threads start together,
- * whatever the barrier's wake-up order, and their operations overlap.
+ * When the threads begin a history: the thread that opens the barrier sets
+ * it a little ahead, and every thread spins until the clock reaches it, so
+ * that they start together whichever of them the barrier woke first (the one
+ * that opens it would otherwise start last, and histories would be
+ * sequential).
  */
-static unsigned int lin_delay[LIN_THREADS];
-#define LIN_DELAY_STEP 4
-#define LIN_DELAY_MAX  4000
+static uint64_t lin_start_ns;
+#define LIN_GATE_NS 20000
 
 /* lin mode statistics, kept by worker 0 alone. */
 static struct {
@@ -199,6 +200,11 @@ static void torture_failed(void)
 		         (unsigned long long)cfg.seed);
 		tt_stop_here();
 	}
+}
+
+static uint64_t now_ms(void)
+{
+	return tt_now_ns() / 1000000;
 }
 
 /* Bits set: __builtin_popcountll() would call libgcc in the kernel. */
@@ -813,6 +819,7 @@ static void lin_barrier(unsigned int *sense)
 
 	if (__atomic_add_fetch(&lin_arrived, 1, __ATOMIC_ACQ_REL) == cfg.threads) {
 		__atomic_store_n(&lin_arrived, 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&lin_start_ns, tt_now_ns() + LIN_GATE_NS, __ATOMIC_RELAXED);
 		__atomic_store_n(&lin_sense, s, __ATOMIC_RELEASE);
 		return;
 	}
@@ -1012,7 +1019,7 @@ static void lin_report(int verdict, unsigned int ngroups)
  */
 static void lin_history_end(struct cowtable_ctx *ctx)
 {
-	unsigned int k, t, i, j, first, last, step, ngroups = 0;
+	unsigned int k, t, i, j, ngroups = 0;
 	const struct lin_page *p;
 	cowtable_frame_t frame;
 	uint32_t refs, want;
@@ -1076,27 +1083,10 @@ static void lin_history_end(struct cowtable_ctx *ctx)
 				lin_init[k].frame = 0;
 		}
 	}
-	for (first = last = 0, t = 1; t < cfg.threads; t++) {
-		if (workers[t].calls[0].inv < workers[first].calls[0].inv)
-			first = t;
-		if (workers[t].calls[0].inv > workers[last].calls[0].inv)
-			last = t;
-	}
 	lin_stats.overlapped += any;
-	/*
-	 * The first to start had finished before the last began: the first
-	 * waits longer next time, the last less, by a step that grows with the
-	 * delays (a skew of many operations is closed in a few histories).
-	 */
-	if (workers[first].calls[workers[first].ncalls - 1].resp < workers[last].calls[0].inv) {
-		step = LIN_DELAY_STEP + (lin_delay[first] + lin_delay[last]) / 8;
-		if (lin_delay[first] + step <= LIN_DELAY_MAX)
-			lin_delay[first] += step;
-		lin_delay[last] -= step < lin_delay[last] ? step : lin_delay[last];
-	}
-	if (cfg.check_every_ms > 0 && tt_now_ms() >= lin_next_check) {
+	if (cfg.check_every_ms > 0 && now_ms() >= lin_next_check) {
 		check_structure("between histories");
-		lin_next_check = tt_now_ms() + cfg.check_every_ms;
+		lin_next_check = now_ms() + cfg.check_every_ms;
 	}
 	if (stopping() || (cfg.ops != 0 && lin_stats.histories >= cfg.ops))
 		__atomic_store_n(&lin_stop, 1, __ATOMIC_RELEASE);
@@ -1112,11 +1102,12 @@ static void lin_work(struct worker *w, struct cowtable_ctx *ctx)
 			break;
 		w->ncalls = 0;
 		w->range_released = false;
+		while (tt_now_ns() < __atomic_load_n(&lin_start_ns, __ATOMIC_RELAXED))
+			ct_relax();
 		for (i = 0; i < cfg.lin_ops; i++) {
 			/* A start that varies: interleavings differ from one history to the next.
 			 */
-			spins = (unsigned int)(rnd(w) & 15) + (i == 0 ? lin_delay[w->id] : 0);
-			for (; spins != 0; spins--)
+			for (spins = (unsigned int)(rnd(w) & 15); spins != 0; spins--)
 				ct_relax();
 			anon_op(w, ctx, pick_op(w));
 			__atomic_store_n(&w->ops, w->ops + 1, __ATOMIC_RELAXED);
@@ -1131,7 +1122,7 @@ void torture_worker(unsigned int id)
 {
 	struct worker *w = &workers[id];
 	struct cowtable_ctx *ctx = get_ctx();
-	uint64_t n = 0, next_stall = tt_now_ms() + 1000;
+	uint64_t n = 0, next_stall = now_ms() + 1000;
 	enum op op;
 
 	if (cfg.mode == MODE_LIN)
@@ -1153,14 +1144,13 @@ void torture_worker(unsigned int id)
 		}
 		__atomic_store_n(&w->ops, ++n, __ATOMIC_RELAXED);
 		if ((n & 255) == 0)
-			tt_yield(); /* a kernel without preemption: let the coordinator run */
-		if (w->id == 0 && cfg.stall_ms > 0 && (n & 1023) == 0 &&
-		    tt_now_ms() >= next_stall) {
+			tt_resched(); /* a kernel without preemption: let the coordinator run */
+		if (w->id == 0 && cfg.stall_ms > 0 && (n & 1023) == 0 && now_ms() >= next_stall) {
 			/* Stall inside an epoch section: reclamation stops for everyone. */
 			ct_enter(ctx);
 			tt_sleep_ms(cfg.stall_ms);
 			ct_exit(ctx);
-			next_stall = tt_now_ms() + 3 * cfg.stall_ms + 1000;
+			next_stall = now_ms() + 3 * cfg.stall_ms + 1000;
 		}
 	}
 	if (!__atomic_load_n(&aborted, __ATOMIC_ACQUIRE)) {
@@ -1175,15 +1165,15 @@ void torture_worker(unsigned int id)
 /* Waits for every worker to stop between operations; a worker stuck in one is a livelock. */
 static void pause_all(void)
 {
-	uint64_t deadline = tt_now_ms() + cfg.watchdog_ms + 1000;
+	uint64_t deadline = now_ms() + cfg.watchdog_ms + 1000;
 	unsigned int n;
 
 	__atomic_store_n(&pause_wanted, 1, __ATOMIC_RELEASE);
 	while ((n = __atomic_load_n(&paused, __ATOMIC_ACQUIRE) +
 	            __atomic_load_n(&finished, __ATOMIC_ACQUIRE)) < cfg.threads) {
-		if (tt_now_ms() > deadline) {
+		if (now_ms() > deadline) {
 			__atomic_store_n(&cfg.keep_going, 0, __ATOMIC_RELAXED);
-			CHECK(tt_now_ms() <= deadline,
+			CHECK(now_ms() <= deadline,
 			      "invariant 7: %u of %u workers did not finish an operation within "
 			      "%llu s: "
 			      "livelock or deadlock",
@@ -1579,16 +1569,16 @@ int torture_run(void)
 			return 2;
 		lin_spec.refs_max = CT_REFS_MAX;
 		lin_spec.enomem = cfg.alloc_fail != 0;
-		lin_next_check = tt_now_ms() + cfg.check_every_ms;
+		lin_next_check = now_ms() + cfg.check_every_ms;
 	}
 	if (!CHECK(tt_start_workers(cfg.threads) == 0, "set-up: threads"))
 		return 2;
 
-	start = last_progress = last_print = tt_now_ms();
+	start = last_progress = last_print = now_ms();
 	next_check = start + cfg.check_every_ms;
 	while (!all_done() && !__atomic_load_n(&aborted, __ATOMIC_ACQUIRE)) {
 		tt_sleep_ms(50);
-		t = tt_now_ms();
+		t = now_ms();
 		pending = pending_leaves();
 		if (pending > peak_pending)
 			peak_pending = pending;
@@ -1628,7 +1618,7 @@ int torture_run(void)
 				break;
 			check_structure("quiescent point");
 			resume_all();
-			next_check = tt_now_ms() + cfg.check_every_ms;
+			next_check = now_ms() + cfg.check_every_ms;
 		}
 	}
 	__atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
@@ -1642,7 +1632,7 @@ int torture_run(void)
 		/* The kernel, after its first failure: the table is left as it is. */
 		return 1;
 	}
-	t = tt_now_ms() - start;
+	t = now_ms() - start;
 	ops = total_ops();
 	alloc.fail_one_in = 0;
 	final_checks(&lives);

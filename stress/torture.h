@@ -26,9 +26,10 @@ void torture_worker(unsigned int id);
 
 /* What the front end gives. */
 __attribute__((format(printf, 1, 2))) void tt_print(const char *fmt, ...); /* whole lines */
-uint64_t tt_now_ms(void);                                                  /* a monotonic clock */
-void tt_sleep_ms(unsigned int ms);         /* sleeps (never inside an operation) */
-void tt_yield(void);                       /* lets another thread run on this CPU */
+uint64_t tt_now_ns(void);                                                  /* a monotonic clock */
+void tt_sleep_ms(unsigned int ms); /* sleeps (never inside an operation) */
+void tt_yield(void);               /* lets another thread run on this CPU */
+void tt_resched(void); /* a point where a kernel thread may be preempted; user space: nothing */
 void *tt_zalloc(size_t size);              /* zeroed memory for the harness; may sleep */
 void tt_free(void *ptr);                   /* memory from tt_zalloc() */
 int tt_start_workers(unsigned int n);      /* 0, or an error: nothing started */

@@ -28,12 +28,12 @@ void tt_print(const char *fmt, ...)
 	fflush(stdout);
 }
 
-uint64_t tt_now_ms(void)
+uint64_t tt_now_ns(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return (uint64_t)ts.tv_sec * 1000000000 + (uint64_t)ts.tv_nsec;
 }
 
 void tt_sleep_ms(unsigned int ms)
@@ -47,6 +47,11 @@ void tt_sleep_ms(unsigned int ms)
 void tt_yield(void)
 {
 	sched_yield();
+}
+
+void tt_resched(void)
+{
+	/* Threads are preempted anywhere, mid-operation too: that is the point. */
 }
 
 void *tt_zalloc(size_t size)

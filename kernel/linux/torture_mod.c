@@ -53,9 +53,9 @@ void tt_print(const char *fmt, ...)
 	va_end(ap);
 }
 
-uint64_t tt_now_ms(void)
+uint64_t tt_now_ns(void)
 {
-	return div_u64(ktime_get_ns(), NSEC_PER_MSEC);
+	return ktime_get_ns();
 }
 
 void tt_sleep_ms(unsigned int ms)
@@ -67,6 +67,11 @@ void tt_yield(void)
 {
 	cond_resched();
 	cpu_relax();
+}
+
+void tt_resched(void)
+{
+	cond_resched();
 }
 
 void *tt_zalloc(size_t size)
