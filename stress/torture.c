@@ -1105,8 +1105,7 @@ static void lin_work(struct worker *w, struct cowtable_ctx *ctx)
 		while (tt_now_ns() < __atomic_load_n(&lin_start_ns, __ATOMIC_RELAXED))
 			ct_relax();
 		for (i = 0; i < cfg.lin_ops; i++) {
-			/* A start that varies: interleavings differ from one history to the next.
-			 */
+			/* Interleavings differ from one history to the next. */
 			for (spins = (unsigned int)(rnd(w) & 15); spins != 0; spins--)
 				ct_relax();
 			anon_op(w, ctx, pick_op(w));
