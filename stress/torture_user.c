@@ -3,7 +3,7 @@
  * The torture's user-space front end: cowtable_torture, with one pthread per
  * worker.  Everything else is in torture.c, which the kernel module shares.
  */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE /* pthread_setaffinity_np */
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
@@ -70,6 +70,30 @@ static void *run(void *arg)
 	return NULL;
 }
 
+/*
+ * Worker i runs on the i-th CPU this process may use, in turn, as the kernel
+ * module binds its kthreads: left to itself, a scheduler that shares the
+ * CPUs with other work may put two workers on one CPU for a whole run, and
+ * then no two of their operations ever overlap.
+ */
+static void pin(pthread_t thread, unsigned int i)
+{
+	cpu_set_t allowed, one;
+	int cpu, k = 0, n;
+
+	if (sched_getaffinity(0, sizeof(allowed), &allowed) != 0)
+		return;
+	n = CPU_COUNT(&allowed);
+	for (cpu = 0; cpu < CPU_SETSIZE && n > 0; cpu++) {
+		if (!CPU_ISSET(cpu, &allowed) || k++ != (int)(i % (unsigned int)n))
+			continue;
+		CPU_ZERO(&one);
+		CPU_SET(cpu, &one);
+		pthread_setaffinity_np(thread, sizeof(one), &one);
+		return;
+	}
+}
+
 int tt_start_workers(unsigned int n)
 {
 	unsigned int i;
@@ -82,6 +106,7 @@ int tt_start_workers(unsigned int n)
 			printf("cowtable_torture: cannot start thread %u\n", i);
 			exit(2);
 		}
+		pin(threads[i], i);
 	}
 	nthreads = n;
 	return 0;
