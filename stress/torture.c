@@ -172,15 +172,6 @@ static uint32_t lin_groups[LIN_MAX_GROUPS];
 static struct lin_checker *checker;
 static struct lin_spec lin_spec;
 static uint64_t lin_next_check;
-/*
- * When the threads begin a history: the thread that opens the barrier sets
- * it a little ahead, and every thread spins until the clock reaches it, so
- * that they start together whichever of them the barrier woke first (the one
- * that opens it would otherwise start last, and histories would be
- * sequential).
- */
-static uint64_t lin_start_ns;
-#define LIN_GATE_NS 20000
 
 /* lin mode statistics, kept by worker 0 alone. */
 static struct {
@@ -819,7 +810,6 @@ static void lin_barrier(unsigned int *sense)
 
 	if (__atomic_add_fetch(&lin_arrived, 1, __ATOMIC_ACQ_REL) == cfg.threads) {
 		__atomic_store_n(&lin_arrived, 0, __ATOMIC_RELAXED);
-		__atomic_store_n(&lin_start_ns, tt_now_ns() + LIN_GATE_NS, __ATOMIC_RELAXED);
 		__atomic_store_n(&lin_sense, s, __ATOMIC_RELEASE);
 		return;
 	}
@@ -1102,8 +1092,13 @@ static void lin_work(struct worker *w, struct cowtable_ctx *ctx)
 			break;
 		w->ncalls = 0;
 		w->range_released = false;
-		while (tt_now_ns() < __atomic_load_n(&lin_start_ns, __ATOMIC_RELAXED))
-			ct_relax();
+		/*
+		 * Once more, now that everyone is awake: the first crossing woke
+		 * the threads one by one (and the one that opened it, worker 0
+		 * back from checking, would start last); this one lets them go
+		 * within a cache miss of each other, so their operations overlap.
+		 */
+		lin_barrier(&sense);
 		for (i = 0; i < cfg.lin_ops; i++) {
 			/* Interleavings differ from one history to the next. */
 			for (spins = (unsigned int)(rnd(w) & 15); spins != 0; spins--)

@@ -65,8 +65,12 @@ void tt_sleep_ms(unsigned int ms)
 
 void tt_yield(void)
 {
-	cond_resched();
-	cpu_relax();
+	/*
+	 * Called after a long spin (waiting at lin mode's barrier, or for the
+	 * hand-off lock): sleep a moment, so that a virtual CPU that waits lets
+	 * its host run the one it waits for.
+	 */
+	usleep_range(1, 5);
 }
 
 void tt_resched(void)
