@@ -3,16 +3,27 @@
  * A counting allocator for the tests: every byte handed out must come back,
  * with the size it was asked for.  It can fail the Nth call or a random
  * fraction of calls, and it poisons freed memory so that a read after free
- * returns garbage a test will notice.
+ * returns garbage a test will notice.  The kernel's torture uses it too, over
+ * kmalloc(GFP_ATOMIC): the table's allocator must not sleep.
  */
 #ifndef TEST_ALLOC_H
 #define TEST_ALLOC_H
 
+#ifdef __KERNEL__
+#include <linux/slab.h>
+#include <linux/string.h>
+#include <linux/types.h>
+#define test_alloc_raw(size) kmalloc(size, GFP_ATOMIC)
+#define test_free_raw(ptr)   kfree(ptr)
+#else
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#define test_alloc_raw(size) malloc(size)
+#define test_free_raw(ptr)   free(ptr)
+#endif
 
+#include "check.h"
 #include "cowtable.h"
 
 #define TEST_ALLOC_MAGIC  0xc0ffee11c0ffee11ull
@@ -46,7 +57,7 @@ static inline void *test_alloc_fn(size_t size, void *arg)
 		__atomic_add_fetch(&a->failures, 1, __ATOMIC_RELAXED);
 		return NULL;
 	}
-	h = (struct test_alloc_hdr *)malloc(sizeof(*h) + size);
+	h = (struct test_alloc_hdr *)test_alloc_raw(sizeof(*h) + size);
 	if (h == NULL)
 		return NULL;
 	h->magic = TEST_ALLOC_MAGIC;
@@ -74,7 +85,7 @@ static inline void test_free_fn(void *ptr, size_t size, void *arg)
 	memset(ptr, TEST_ALLOC_POISON, size);
 	__atomic_sub_fetch(&a->bytes, (int64_t)size, __ATOMIC_RELAXED);
 	__atomic_sub_fetch(&a->blocks, 1, __ATOMIC_RELAXED);
-	free(h);
+	test_free_raw(h);
 }
 
 static inline struct cowtable_allocator test_allocator(struct test_alloc *a)
@@ -86,16 +97,11 @@ static inline struct cowtable_allocator test_allocator(struct test_alloc *a)
 }
 
 /* After cowtable_fini(): nothing outstanding, nothing freed wrongly. */
-static inline int test_alloc_balanced(const struct test_alloc *a, const char *who)
+static inline bool test_alloc_balanced(const struct test_alloc *a, const char *who)
 {
-	if (a->bytes != 0 || a->blocks != 0 || a->bad_frees != 0) {
-		printf("VIOLATION %s: allocator balance %lld bytes in %lld blocks, %llu bad "
-		       "frees\n",
-		       who, (long long)a->bytes, (long long)a->blocks,
-		       (unsigned long long)a->bad_frees);
-		return 0;
-	}
-	return 1;
+	return CHECK(a->bytes == 0 && a->blocks == 0 && a->bad_frees == 0,
+	             "%s: allocator balance %lld bytes in %lld blocks, %llu bad frees", who,
+	             (long long)a->bytes, (long long)a->blocks, (unsigned long long)a->bad_frees);
 }
 
 /* splitmix64: seeded, reproducible random numbers for the tests. */

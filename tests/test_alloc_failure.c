@@ -12,6 +12,7 @@
  */
 #include <stdio.h>
 
+#include "check.h"
 #include "cowtable.h"
 #include "test_alloc.h"
 
@@ -26,12 +27,8 @@ static uintptr_t va(int k)
 
 static uint32_t model[KEYS];
 
-static int fail(const char *what, uint64_t at, int k)
-{
-	printf("VIOLATION: failing allocation %llu: %s (key %d)\n", (unsigned long long)at, what,
-	       k);
-	return 0;
-}
+/* What a failure says: which run (the allocation it failed) and which key. */
+#define AT "failing allocation %llu, key %d: "
 
 /* Every key as the model says, and the count. */
 static int state_matches(struct cowtable *t, struct cowtable_ctx *ctx)
@@ -62,13 +59,15 @@ static int scenario(struct test_alloc *a, uint64_t at)
 	for (k = 0; k < KEYS; k++)
 		model[k] = 0;
 	while ((ret = cowtable_init(&t, &al)) != 0) {
-		if (ret != COWTABLE_ENOMEM || a->bytes != 0)
-			return fail("init", at, -1);
+		if (!CHECK(ret == COWTABLE_ENOMEM && a->bytes == 0, AT "init returned %d",
+		           (unsigned long long)at, -1, ret))
+			return 0;
 	}
 	for (i = 0; i < 2; i++) {
 		while ((c[i] = cowtable_ctx_get(&t)) == NULL) {
-			if (a->failures == 0)
-				return fail("ctx_get returned NULL with memory", at, -1);
+			if (!CHECK(a->failures != 0, AT "ctx_get returned NULL with memory",
+			           (unsigned long long)at, -1))
+				return 0;
 		}
 	}
 	for (i = 0; i < 3 * KEYS; i++) {
@@ -83,57 +82,53 @@ static int scenario(struct test_alloc *a, uint64_t at)
 				ret = cowtable_mark(ctx, va(k), 9);
 				if (ret != COWTABLE_ENOMEM)
 					break;
-				if (a->failures == before)
-					return fail("ENOMEM with memory", at, k);
-				if (!state_matches(&t, ctx))
-					return fail("ENOMEM changed the table", at, k);
+				if (!CHECK(a->failures != before, AT "ENOMEM with memory",
+				           (unsigned long long)at, k) ||
+				    !CHECK(state_matches(&t, ctx), AT "ENOMEM changed the table",
+				           (unsigned long long)at, k))
+					return 0;
 			}
-			if (ret != (int)(model[k] == 0 ? 2 : model[k] + 1))
-				return fail("mark result", at, k);
+			if (!CHECK(ret == (int)(model[k] == 0 ? 2 : model[k] + 1),
+			           AT "mark returned %d, model has %u", (unsigned long long)at, k,
+			           ret, model[k]))
+				return 0;
 			model[k] = (uint32_t)ret;
 		} else {
 			r = cowtable_release(ctx, va(k), NULL);
-			if (r != (model[k] == 0   ? COWTABLE_NOT_COW
-			          : model[k] == 1 ? COWTABLE_LAST
-			                          : COWTABLE_SHARED))
-				return fail("release result", at, k);
+			if (!CHECK(r == (model[k] == 0   ? COWTABLE_NOT_COW
+			                 : model[k] == 1 ? COWTABLE_LAST
+			                                 : COWTABLE_SHARED),
+			           AT "release returned %d, model has %u", (unsigned long long)at,
+			           k, r, model[k]))
+				return 0;
 			if (model[k] != 0)
 				model[k]--;
 		}
 		if (i % 50 == 0)
 			cowtable_reclaim(ctx); /* cached leaves get reused, new ones allocated */
 	}
-	if (!state_matches(&t, c[0]))
-		return fail("final state", at, -1);
+	if (!CHECK(state_matches(&t, c[0]), AT "final state", (unsigned long long)at, -1))
+		return 0;
 	cowtable_ctx_put(c[0]);
 	cowtable_ctx_put(c[1]);
 	cowtable_fini(&t);
-	if (!test_alloc_balanced(a, "alloc_failure"))
-		return fail("balance", at, -1);
-	return 1;
+	return test_alloc_balanced(a, "alloc_failure");
 }
 
 int main(void)
 {
 	struct test_alloc a;
 	uint64_t at, points = 0;
-	int passed = 0, failed = 0;
 
 	for (at = 1;; at++) {
-		if (scenario(&a, at))
-			passed++;
-		else
-			failed++;
+		scenario(&a, at);
 		if (a.failures == 0)
 			break; /* the run got past its last allocation */
 		points++;
 	}
 	printf("allocation points failed in turn: %llu (%llu allocations in a clean run)\n",
 	       (unsigned long long)points, (unsigned long long)a.calls);
-	if (points < KEYS / 2) {
-		printf("VIOLATION: too few allocation points reached\n");
-		failed++;
-	}
-	printf("%d passed, %d failed\n", passed, failed);
-	return failed == 0 ? 0 : 1;
+	CHECK(points >= KEYS / 2, "only %llu allocation points reached",
+	      (unsigned long long)points);
+	return check_exit("alloc_failure");
 }

@@ -18,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#define CHECK_PRINT_LIMIT 20 /* threads keep going after a failure */
+#include "check.h"
 #include "cowtable.h"
 #include "test_alloc.h"
 
@@ -34,7 +36,6 @@ struct worker {
 	uint64_t seed, ops;
 	unsigned int keys;
 	struct tally t[MAX_KEYS];
-	uint64_t violations;
 };
 
 static pthread_barrier_t start;
@@ -42,12 +43,6 @@ static pthread_barrier_t start;
 static cowtable_frame_t frame_of(unsigned int k)
 {
 	return 0x1000 + k;
-}
-
-static void violation(struct worker *w, const char *what, unsigned int k, long long v)
-{
-	if (w->violations++ < 5)
-		printf("VIOLATION: %s (key %u, value %lld)\n", what, k, v);
 }
 
 static void *work(void *arg)
@@ -60,10 +55,8 @@ static void *work(void *arg)
 	unsigned int k;
 	int r;
 
-	if (ctx == NULL) {
-		violation(w, "no context", 0, 0);
+	if (!CHECK(ctx != NULL, "no context"))
 		return NULL;
-	}
 	pthread_barrier_wait(&start);
 	for (i = 0; i < w->ops; i++) {
 		x = test_rand(&rng);
@@ -72,17 +65,16 @@ static void *work(void *arg)
 		case 0:
 			f = 0;
 			refs = 0;
-			if (cowtable_lookup(ctx, (uintptr_t)k * PAGE, &f, &refs) &&
-			    (refs == 0 || f != frame_of(k)))
-				violation(w, "lookup saw a dead or foreign entry", k, refs);
+			CHECK(!cowtable_lookup(ctx, (uintptr_t)k * PAGE, &f, &refs) ||
+			              (refs != 0 && f == frame_of(k)),
+			      "lookup of key %u saw a dead or foreign entry: frame %llu refs %u", k,
+			      (unsigned long long)f, refs);
 			break;
 		case 1:
 		case 2:
 		case 3:
 			r = cowtable_mark(ctx, (uintptr_t)k * PAGE, frame_of(k));
-			if (r < 2)
-				violation(w, "mark returned less than 2", k, r);
-			else
+			if (CHECK(r >= 2, "mark of key %u returned %d", k, r))
 				w->t[k].marks++;
 			break;
 		default:
@@ -91,11 +83,11 @@ static void *work(void *arg)
 			if (r == COWTABLE_SHARED || r == COWTABLE_LAST) {
 				w->t[k].releases++;
 				w->t[k].lasts += r == COWTABLE_LAST;
-				if (f != frame_of(k))
-					violation(w, "release returned a foreign frame", k,
-					          (long long)f);
-			} else if (r != COWTABLE_NOT_COW) {
-				violation(w, "release error", k, r);
+				CHECK(f == frame_of(k),
+				      "release of key %u returned a foreign frame %llu", k,
+				      (unsigned long long)f);
+			} else {
+				CHECK(r == COWTABLE_NOT_COW, "release of key %u returned %d", k, r);
 			}
 			break;
 		}
@@ -117,10 +109,9 @@ int main(int argc, char **argv)
 	struct cowtable_ctx *ctx;
 	struct worker *w;
 	struct tally sum;
-	uint64_t violations = 0;
 	unsigned int i, k;
 	int64_t lives = 0, left;
-	int r, failed = 0;
+	int r;
 
 	if (threads < 1 || keys < 1 || keys > MAX_KEYS)
 		return 2;
@@ -135,10 +126,8 @@ int main(int argc, char **argv)
 		w[i].keys = keys;
 		pthread_create(&w[i].tid, NULL, work, &w[i]);
 	}
-	for (i = 0; i < threads; i++) {
+	for (i = 0; i < threads; i++)
 		pthread_join(w[i].tid, NULL);
-		violations += w[i].violations;
-	}
 
 	/* Drain: release every key until it is gone. */
 	ctx = cowtable_ctx_get(&table);
@@ -157,33 +146,20 @@ int main(int argc, char **argv)
 			sum.releases++;
 			sum.lasts += r == COWTABLE_LAST;
 		}
-		if (left == 0) {
-			printf("VIOLATION: key %u still tracked after %lld releases\n", k,
-			       (long long)(2 * (sum.marks + 1)));
-			violations++;
-		}
+		CHECK(left != 0, "key %u still tracked after %lld releases", k,
+		      (long long)(2 * (sum.marks + 1)));
 		lives += sum.lasts;
-		if (sum.lasts != sum.releases - sum.marks) {
-			printf("VIOLATION: key %u: %lld LAST results, but %lld releases - %lld "
-			       "marks\n",
-			       k, (long long)sum.lasts, (long long)sum.releases,
-			       (long long)sum.marks);
-			violations++;
-		}
+		CHECK(sum.lasts == sum.releases - sum.marks,
+		      "key %u: %lld LAST results, but %lld releases - %lld marks", k,
+		      (long long)sum.lasts, (long long)sum.releases, (long long)sum.marks);
 	}
-	if (cowtable_count(&table) != 0) {
-		printf("VIOLATION: %zu entries left after the drain\n", cowtable_count(&table));
-		violations++;
-	}
+	CHECK(cowtable_count(&table) == 0, "%zu entries left after the drain",
+	      cowtable_count(&table));
 	cowtable_ctx_put(ctx);
 	cowtable_fini(&table);
-	if (!test_alloc_balanced(&a, "concurrent"))
-		violations++;
-	printf("%u threads x %" PRIu64 " ops on %u keys: %lld entry lifetimes, %" PRIu64
-	       " violations\n",
-	       threads, ops, keys, (long long)lives, violations);
-	failed = violations != 0;
-	printf("%d passed, %d failed\n", !failed, failed);
+	test_alloc_balanced(&a, "concurrent");
+	printf("%u threads x %" PRIu64 " ops on %u keys: %lld entry lifetimes\n", threads, ops,
+	       keys, (long long)lives);
 	free(w);
-	return failed;
+	return check_exit("concurrent");
 }

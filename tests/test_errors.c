@@ -4,26 +4,13 @@
  * Linked against the variant whose counts saturate at TEST_REFS_MAX, so that
  * COWTABLE_EOVERFLOW is reached in a few calls.
  */
-#include <stdio.h>
-
+#include "check.h"
 #include "cowtable.h"
 #include "test_alloc.h"
 
 #ifndef TEST_REFS_MAX
 #error "build with -DTEST_REFS_MAX=n against the matching library variant"
 #endif
-
-static int passed, failed;
-
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (cond) {                                                                        \
-			passed++;                                                                  \
-		} else {                                                                           \
-			failed++;                                                                  \
-			printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);                     \
-		}                                                                                  \
-	} while (0)
 
 #define PAGE COWTABLE_PAGE_SIZE
 
@@ -155,13 +142,12 @@ static void test_op_errors(void)
 
 	/* fini frees live entries too. */
 	cowtable_fini(&t);
-	CHECK(test_alloc_balanced(&a, "errors"));
+	test_alloc_balanced(&a, "errors");
 }
 
 int main(void)
 {
 	test_init_errors();
 	test_op_errors();
-	printf("%d passed, %d failed\n", passed, failed);
-	return failed == 0 ? 0 : 1;
+	return check_exit("errors");
 }

@@ -8,6 +8,7 @@
  */
 #include <stdio.h>
 
+#include "check.h"
 #include "cowtable.h"
 #include "test_alloc.h"
 
@@ -21,13 +22,13 @@ static int measure(size_t n, size_t stride)
 	size_t i;
 	int ok = 1;
 
-	if (cowtable_init(&t, &al) != 0 || (ctx = cowtable_ctx_get(&t)) == NULL)
+	if (!CHECK(cowtable_init(&t, &al) == 0 && (ctx = cowtable_ctx_get(&t)) != NULL, "set-up"))
 		return 0;
 	base = a.bytes; /* the head and the context: fixed costs */
 	for (i = 0; i < n && ok; i++)
-		ok = cowtable_mark(ctx, (uintptr_t)i * stride * COWTABLE_PAGE_SIZE, i) == 2;
-	if (ok && cowtable_count(&t) != n)
-		ok = 0;
+		ok = CHECK(cowtable_mark(ctx, (uintptr_t)i * stride * COWTABLE_PAGE_SIZE, i) == 2,
+		           "mark of page %zu of %zu, one in %zu", i, n, stride);
+	ok = ok && CHECK(cowtable_count(&t) == n, "count %zu of %zu pages", cowtable_count(&t), n);
 	printf("%8zu pages, one in %2zu: %7.2f bytes per page (fixed %lld bytes for head and "
 	       "context)\n",
 	       n, stride, (double)(a.bytes - base) / (double)n, (long long)base);
@@ -38,15 +39,12 @@ static int measure(size_t n, size_t stride)
 
 int main(void)
 {
-	int passed = 0, failed = 0;
-
 	static const size_t strides[] = {1, 3, 7, 64};
 	size_t i;
 
 	for (i = 0; i < sizeof(strides) / sizeof(strides[0]); i++) {
-		measure(1000, strides[i]) ? passed++ : failed++;
-		measure(1000000, strides[i]) ? passed++ : failed++;
+		measure(1000, strides[i]);
+		measure(1000000, strides[i]);
 	}
-	printf("%d passed, %d failed\n", passed, failed);
-	return failed == 0 ? 0 : 1;
+	return check_exit("footprint");
 }

@@ -8,13 +8,14 @@
  *
  * Built against the normal library and against a variant whose counts
  * saturate at TEST_REFS_MAX, so the overflow rule is exercised too; and
- * against a deliberately broken variant, where it must report a MISMATCH.
+ * against a deliberately broken variant, where it must report a failure.
  */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "cowtable.h"
 #include "test_alloc.h"
 
@@ -39,12 +40,9 @@ struct run {
 	uint64_t seed;
 };
 
-static int mismatch(struct run *r, const char *what, long long got, long long want)
-{
-	printf("MISMATCH op #%" PRIu64 " (seed %" PRIu64 "): %s returned %lld, model says %lld\n",
-	       r->op, r->seed, what, got, want);
-	return 0;
-}
+/* Where a failure happened: the operation's number and the phase's seed. */
+#define AT         "op #%llu (seed %llu): "
+#define AT_ARGS(r) (unsigned long long)(r)->op, (unsigned long long)(r)->seed
 
 static int model_mark(struct run *r, size_t k, cowtable_frame_t frame)
 {
@@ -60,8 +58,9 @@ static int model_mark(struct run *r, size_t k, cowtable_frame_t frame)
 	} else {
 		want = (int)(m->refs + 1);
 	}
-	if (got != want)
-		return mismatch(r, "mark", got, want);
+	if (!CHECK(got == want, AT "mark of key %zu returned %d, model says %d", AT_ARGS(r), k, got,
+	           want))
+		return 0;
 	if (want == 2 && m->refs == 0) {
 		m->frame = frame;
 		r->tracked++;
@@ -79,15 +78,19 @@ static int model_release(struct run *r, size_t k)
 	                                 &frame);
 
 	want = m->refs == 0 ? COWTABLE_NOT_COW : m->refs == 1 ? COWTABLE_LAST : COWTABLE_SHARED;
-	if (got != want)
-		return mismatch(r, "release", got, want);
+	if (!CHECK(got == want, AT "release of key %zu returned %d, model says %d", AT_ARGS(r), k,
+	           got, want))
+		return 0;
 	if (want != COWTABLE_NOT_COW) {
-		if (frame != m->frame)
-			return mismatch(r, "release frame", (long long)frame, (long long)m->frame);
+		if (!CHECK(frame == m->frame,
+		           AT "release of key %zu returned frame %llu, model %llu", AT_ARGS(r), k,
+		           (unsigned long long)frame, (unsigned long long)m->frame))
+			return 0;
 		if (--m->refs == 0)
 			r->tracked--;
-	} else if (frame != 0xdead) {
-		return mismatch(r, "release (frame written on NOT_COW)", (long long)frame, 0xdead);
+	} else if (!CHECK(frame == 0xdead, AT "release of key %zu wrote frame %llu on NOT_COW",
+	                  AT_ARGS(r), k, (unsigned long long)frame)) {
+		return 0;
 	}
 	return 1;
 }
@@ -100,13 +103,14 @@ static int model_lookup(struct run *r, size_t k)
 	uint32_t refs = 0;
 	bool got = cowtable_lookup(r->ctx, vaddr, &frame, &refs);
 
-	if (got != (m->refs != 0))
-		return mismatch(r, "lookup", got, m->refs != 0);
-	if (cowtable_is_cow(r->ctx, vaddr) != got)
-		return mismatch(r, "is_cow", !got, got);
-	if (got && (frame != m->frame || refs != m->refs))
-		return mismatch(r, "lookup refs", refs, m->refs);
-	return 1;
+	return CHECK(got == (m->refs != 0), AT "lookup of key %zu returned %d, model has %u refs",
+	             AT_ARGS(r), k, got, m->refs) &&
+	       CHECK(cowtable_is_cow(r->ctx, vaddr) == got, AT "is_cow of key %zu disagrees",
+	             AT_ARGS(r), k) &&
+	       CHECK(!got || (frame == m->frame && refs == m->refs),
+	             AT "lookup of key %zu: frame %llu refs %u, model frame %llu refs %u",
+	             AT_ARGS(r), k, (unsigned long long)frame, refs, (unsigned long long)m->frame,
+	             m->refs);
 }
 
 /* One random operation on key k. */
@@ -121,13 +125,13 @@ static int model_step(struct run *r, uint64_t *rng)
 	switch (x & 15) {
 	case 0:
 		/* Unaligned addresses are refused and change nothing. */
-		if (cowtable_mark(r->ctx, r->base + k * r->stride * COWTABLE_PAGE_SIZE + 8,
-		                  frame) != COWTABLE_EINVAL)
-			return mismatch(r, "unaligned mark", 0, COWTABLE_EINVAL);
-		if (cowtable_release(r->ctx, r->base + k * r->stride * COWTABLE_PAGE_SIZE + 1,
-		                     NULL) != COWTABLE_EINVAL)
-			return mismatch(r, "unaligned release", 0, COWTABLE_EINVAL);
-		return 1;
+		return CHECK(cowtable_mark(r->ctx, r->base + k * r->stride * COWTABLE_PAGE_SIZE + 8,
+		                           frame) == COWTABLE_EINVAL,
+		             AT "unaligned mark of key %zu", AT_ARGS(r), k) &&
+		       CHECK(cowtable_release(r->ctx,
+		                              r->base + k * r->stride * COWTABLE_PAGE_SIZE + 1,
+		                              NULL) == COWTABLE_EINVAL,
+		             AT "unaligned release of key %zu", AT_ARGS(r), k);
 	case 1:
 	case 2:
 	case 3:
@@ -159,16 +163,15 @@ static int run_phase(uint64_t seed, size_t keys, size_t stride, uint64_t ops, ui
 	r.stride = stride;
 	r.seed = seed;
 	r.model = calloc(keys, sizeof(*r.model));
-	if (r.model == NULL || cowtable_init(&r.table, &al) != 0 ||
-	    (r.ctx = cowtable_ctx_get(&r.table)) == NULL) {
-		printf("FAIL: set-up\n");
+	if (!CHECK(r.model != NULL && cowtable_init(&r.table, &al) == 0 &&
+	                   (r.ctx = cowtable_ctx_get(&r.table)) != NULL,
+	           "set-up"))
 		return 0;
-	}
 	for (i = 0; i < ops && ok; i++) {
 		ok = model_step(&r, &rng);
-		if (ok && (i & 1023) == 0 && cowtable_count(&r.table) != r.tracked)
-			ok = mismatch(&r, "count", (long long)cowtable_count(&r.table),
-			              (long long)r.tracked);
+		if (ok && (i & 1023) == 0)
+			ok = CHECK(cowtable_count(&r.table) == r.tracked, AT "count %zu, model %zu",
+			           AT_ARGS(&r), cowtable_count(&r.table), r.tracked);
 	}
 	/* Every key once more, then drain: the table must end empty. */
 	for (k = 0; k < keys && ok; k++)
@@ -176,8 +179,9 @@ static int run_phase(uint64_t seed, size_t keys, size_t stride, uint64_t ops, ui
 	for (k = 0; k < keys && ok; k++)
 		while (ok && r.model[k].refs != 0)
 			ok = model_release(&r, k);
-	if (ok && cowtable_count(&r.table) != 0)
-		ok = mismatch(&r, "count after drain", (long long)cowtable_count(&r.table), 0);
+	if (ok)
+		ok = CHECK(cowtable_count(&r.table) == 0, AT "count %zu after the drain",
+		           AT_ARGS(&r), cowtable_count(&r.table));
 	cowtable_ctx_put(r.ctx);
 	cowtable_fini(&r.table);
 	if (ok && !test_alloc_balanced(&alloc, "model"))
@@ -202,7 +206,8 @@ static int refs_max(void)
 	uint32_t refs = 0, i;
 	int ok;
 
-	if (cowtable_init(&table, NULL) != 0 || (ctx = cowtable_ctx_get(&table)) == NULL)
+	if (!CHECK(cowtable_init(&table, NULL) == 0 && (ctx = cowtable_ctx_get(&table)) != NULL,
+	           "set-up"))
 		return 0;
 	ok = cowtable_mark(ctx, v, 77) == 2;
 	for (i = 3; i <= COWTABLE_REFS_MAX && ok; i++)
@@ -217,15 +222,15 @@ static int refs_max(void)
 	ok = ok && cowtable_release(ctx, v, NULL) == COWTABLE_LAST;
 	cowtable_ctx_put(ctx);
 	cowtable_fini(&table);
-	printf("%s: one page up to COWTABLE_REFS_MAX (%u) and down\n", ok ? "ok" : "MISMATCH",
+	printf("%s: one page up to COWTABLE_REFS_MAX (%u) and down\n", ok ? "ok" : "FAILED",
 	       (unsigned)COWTABLE_REFS_MAX);
-	return ok;
+	return CHECK(ok, "one page up to COWTABLE_REFS_MAX and down");
 }
 
 int main(int argc, char **argv)
 {
 	uint64_t seed = 20261126, ops = 1000000;
-	int i, passed = 0, failed = 0;
+	int i;
 
 	for (i = 1; i + 1 < argc; i += 2) {
 		if (strcmp(argv[i], "--seed") == 0)
@@ -236,19 +241,16 @@ int main(int argc, char **argv)
 	printf("model test: seed %" PRIu64 ", refs max %llu\n", seed,
 	       (unsigned long long)TEST_REFS_MAX);
 	/* Hot: 64 keys across a block edge, entries die and return constantly. */
-	run_phase(seed, 64, 1, ops, 0x10000) ? passed++ : failed++;
+	run_phase(seed, 64, 1, ops, 0x10000);
 	/* Wide: 200000 keys, tall towers, long level-0 runs. */
-	run_phase(seed + 1, 200000, 1, ops, (uintptr_t)0x7f0000000000ull) ? passed++ : failed++;
+	run_phase(seed + 1, 200000, 1, ops, (uintptr_t)0x7f0000000000ull);
 	/* The top of the address space: keys near UINTPTR_MAX sort correctly. */
-	run_phase(seed + 2, 4096, 1, ops / 4, UINTPTR_MAX - 4096 * COWTABLE_PAGE_SIZE + 1)
-	        ? passed++
-	        : failed++;
+	run_phase(seed + 2, 4096, 1, ops / 4, UINTPTR_MAX - 4096 * COWTABLE_PAGE_SIZE + 1);
 	/* Sparse from page 0: one or two keys a block, so leaves are born and die. */
-	run_phase(seed + 3, 512, 37, ops / 4, 0) ? passed++ : failed++;
+	run_phase(seed + 3, 512, 37, ops / 4, 0);
 	/* 63 pages apart: every slot index, first and last slots of blocks side by side. */
-	run_phase(seed + 4, 1000, 63, ops / 4, 0x20000000) ? passed++ : failed++;
+	run_phase(seed + 4, 1000, 63, ops / 4, 0x20000000);
 	if (TEST_REFS_MAX == COWTABLE_REFS_MAX)
-		refs_max() ? passed++ : failed++;
-	printf("%d passed, %d failed\n", passed, failed);
-	return failed == 0 ? 0 : 1;
+		refs_max();
+	return check_exit("model");
 }

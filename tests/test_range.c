@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "cowtable.h"
 #include "test_alloc.h"
 
@@ -20,21 +21,7 @@
 
 static uint32_t refs_of[KEYS];
 static cowtable_frame_t frame_of[KEYS];
-static int passed, failed;
 static uint64_t op;
-
-#define CHECK(cond, ...)                                                                           \
-	do {                                                                                       \
-		if (cond) {                                                                        \
-			passed++;                                                                  \
-		} else {                                                                           \
-			failed++;                                                                  \
-			printf("MISMATCH op #%" PRIu64 " line %d: %s: ", op, __LINE__, #cond);     \
-			printf(__VA_ARGS__);                                                       \
-			printf("\n");                                                              \
-			return 0;                                                                  \
-		}                                                                                  \
-	} while (0)
 
 static uintptr_t va(size_t k)
 {
@@ -96,12 +83,18 @@ static int check_all(struct cowtable *t, struct cowtable_ctx *ctx)
 	for (k = 0; k < KEYS; k++) {
 		r = 0;
 		f = 0;
-		CHECK(cowtable_lookup(ctx, va(k), &f, &r) == (refs_of[k] != 0), "key %zu", k);
-		CHECK(r == refs_of[k] && (r == 0 || f == frame_of[k]), "key %zu refs %u/%u", k, r,
-		      refs_of[k]);
+		if (!CHECK(cowtable_lookup(ctx, va(k), &f, &r) == (refs_of[k] != 0),
+		           "op #%llu: key %zu", (unsigned long long)op, k))
+			return 0;
+		if (!CHECK(r == refs_of[k] && (r == 0 || f == frame_of[k]),
+		           "op #%llu: key %zu refs %u/%u", (unsigned long long)op, k, r,
+		           refs_of[k]))
+			return 0;
 		tracked += refs_of[k] != 0;
 	}
-	CHECK(cowtable_count(t) == tracked, "count %zu, model %zu", cowtable_count(t), tracked);
+	if (!CHECK(cowtable_count(t) == tracked, "op #%llu: count %zu, model %zu",
+	           (unsigned long long)op, cowtable_count(t), tracked))
+		return 0;
 	return 1;
 }
 
@@ -116,10 +109,12 @@ static int random_ops(uint64_t seed, uint64_t ops)
 	size_t k, n, i, marked, want, got;
 	int r, want_r;
 
-	CHECK(cowtable_init(&t, &al) == 0, "init");
+	if (!CHECK(cowtable_init(&t, &al) == 0, "op #%llu: init", (unsigned long long)op))
+		return 0;
 	ctx = cowtable_ctx_get(&t);
 	other = cowtable_ctx_get(&t);
-	CHECK(ctx != NULL && other != NULL, "contexts");
+	if (!CHECK(ctx != NULL && other != NULL, "op #%llu: contexts", (unsigned long long)op))
+		return 0;
 	memset(refs_of, 0, sizeof(refs_of));
 	for (op = 0; op < ops; op++) {
 		uint64_t x = test_rand(&rng);
@@ -147,8 +142,10 @@ static int random_ops(uint64_t seed, uint64_t ops)
 				}
 			}
 			r = cowtable_mark_range(ctx, va(k), n, frames, &marked);
-			CHECK(r == want_r && marked == want, "mark_range %zu+%zu: %d marked %zu", k,
-			      n, r, marked);
+			if (!CHECK(r == want_r && marked == want,
+			           "op #%llu: mark_range %zu+%zu: %d marked %zu",
+			           (unsigned long long)op, k, n, r, marked))
+				return 0;
 			for (i = 0; i < marked; i++) {
 				if (refs_of[k + i] == 0)
 					frame_of[k + i] = frames[i];
@@ -174,9 +171,11 @@ static int random_ops(uint64_t seed, uint64_t ops)
 			}
 			l.reenter = ((x >> 42) & 3) == 0 ? other : NULL;
 			got = cowtable_release_range(ctx, s, e, on_last, &l);
-			CHECK(got == want && l.n == want_last && !l.out_of_order && !l.foreign,
-			      "release_range %zu+%zu: %zu/%zu released, %zu/%zu last", k, n, got,
-			      want, l.n, want_last);
+			if (!CHECK(got == want && l.n == want_last && !l.out_of_order && !l.foreign,
+			           "op #%llu: release_range %zu+%zu: %zu/%zu released, %zu/%zu "
+			           "last",
+			           (unsigned long long)op, k, n, got, want, l.n, want_last))
+				return 0;
 			for (i = 0; i < n; i++)
 				if (va(k + i) >= s && va(k + i) < e && refs_of[k + i] != 0)
 					refs_of[k + i]--;
@@ -190,8 +189,11 @@ static int random_ops(uint64_t seed, uint64_t ops)
 				want += refs_of[k + i] != 0;
 			w.stop_after = ((x >> 40) & 1) && want > 1 ? want / 2 : 0;
 			got = cowtable_foreach(ctx, va(k), va(k + n), on_visit, &w);
-			CHECK(!w.bad && got == (w.stop_after ? w.stop_after : want) && got == w.n,
-			      "foreach %zu+%zu: %zu visited of %zu", k, n, got, want);
+			if (!CHECK(!w.bad && got == (w.stop_after ? w.stop_after : want) &&
+			                   got == w.n,
+			           "op #%llu: foreach %zu+%zu: %zu visited of %zu",
+			           (unsigned long long)op, k, n, got, want))
+				return 0;
 			break;
 		}
 		case 5: /* single-page mark */
@@ -199,7 +201,9 @@ static int random_ops(uint64_t seed, uint64_t ops)
 			if (refs_of[k] == 0)
 				frame_of[k] = x >> 44;
 			r = cowtable_mark(other, va(k), frame_of[k]);
-			CHECK(r == want_r, "mark %zu: %d, model %d", k, r, want_r);
+			if (!CHECK(r == want_r, "op #%llu: mark %zu: %d, model %d",
+			           (unsigned long long)op, k, r, want_r))
+				return 0;
 			refs_of[k] = (uint32_t)r;
 			break;
 		default: /* single-page release */
@@ -207,7 +211,9 @@ static int random_ops(uint64_t seed, uint64_t ops)
 			         : refs_of[k] == 1 ? COWTABLE_LAST
 			                           : COWTABLE_SHARED;
 			r = cowtable_release(other, va(k), NULL);
-			CHECK(r == want_r, "release %zu: %d, model %d", k, r, want_r);
+			if (!CHECK(r == want_r, "op #%llu: release %zu: %d, model %d",
+			           (unsigned long long)op, k, r, want_r))
+				return 0;
 			if (refs_of[k])
 				refs_of[k]--;
 			break;
@@ -222,12 +228,15 @@ static int random_ops(uint64_t seed, uint64_t ops)
 		struct lasts l = {0};
 
 		cowtable_release_range(ctx, 0, UINTPTR_MAX, on_last, &l);
-		CHECK(!l.out_of_order, "full release out of order");
+		if (!CHECK(!l.out_of_order, "op #%llu: full release out of order",
+		           (unsigned long long)op))
+			return 0;
 	}
 	cowtable_ctx_put(ctx);
 	cowtable_ctx_put(other);
 	cowtable_fini(&t);
-	CHECK(test_alloc_balanced(&a, "range"), "allocator");
+	if (!test_alloc_balanced(&a, "range"))
+		return 0;
 	printf("ok: %" PRIu64 " random range and page operations, seed %" PRIu64 "\n", ops, seed);
 	return 1;
 }
@@ -246,34 +255,60 @@ static int errors_and_failures(void)
 	memset(refs_of, 0, sizeof(refs_of));
 	for (i = 0; i < 100; i++)
 		frames[i] = frame_of[i] = 1000 + i;
-	CHECK(cowtable_init(&t, &al) == 0, "init");
+	if (!CHECK(cowtable_init(&t, &al) == 0, "op #%llu: init", (unsigned long long)op))
+		return 0;
 	ctx = cowtable_ctx_get(&t);
-	CHECK(ctx != NULL, "ctx");
+	if (!CHECK(ctx != NULL, "op #%llu: ctx", (unsigned long long)op))
+		return 0;
 
 	/* EINVAL, nothing done. */
-	CHECK(cowtable_mark_range(ctx, va(0) + 1, 4, frames, &marked) == COWTABLE_EINVAL &&
-	              marked == 0,
-	      "unaligned");
-	CHECK(cowtable_mark_range(ctx, va(0), 0, frames, &marked) == COWTABLE_EINVAL, "npages 0");
-	CHECK(cowtable_mark_range(ctx, va(0), 4, NULL, &marked) == COWTABLE_EINVAL, "NULL frames");
-	CHECK(cowtable_mark_range(NULL, va(0), 4, frames, &marked) == COWTABLE_EINVAL, "NULL ctx");
-	CHECK(cowtable_mark_range(ctx, UINTPTR_MAX - 2 * PAGE + 1, 3, frames, &marked) ==
-	              COWTABLE_EINVAL,
-	      "wraps");
-	CHECK(cowtable_mark_range(ctx, UINTPTR_MAX - 2 * PAGE + 1, 2, frames, NULL) == 0,
-	      "the top two pages fit");
-	CHECK(cowtable_release_range(ctx, UINTPTR_MAX - 2 * PAGE + 1, UINTPTR_MAX, NULL, NULL) == 2,
-	      "release the top pages");
-	CHECK(cowtable_release_range(ctx, 0, UINTPTR_MAX, NULL, NULL) == 2, "and again");
-	CHECK(cowtable_count(&t) == 0 && a.calls > 0, "empty");
-	CHECK(cowtable_release_range(ctx, va(5), va(5), NULL, NULL) == 0, "empty range");
-	CHECK(cowtable_release_range(ctx, va(5), va(1), NULL, NULL) == 0, "reversed range");
-	CHECK(cowtable_foreach(ctx, va(0), va(100), NULL, NULL) == 0, "NULL visitor");
-	CHECK(cowtable_foreach(ctx, va(0), va(100), on_visit, &w) == 0 && w.n == 0, "empty walk");
+	if (!CHECK(cowtable_mark_range(ctx, va(0) + 1, 4, frames, &marked) == COWTABLE_EINVAL &&
+	                   marked == 0,
+	           "op #%llu: unaligned", (unsigned long long)op))
+		return 0;
+	if (!CHECK(cowtable_mark_range(ctx, va(0), 0, frames, &marked) == COWTABLE_EINVAL,
+	           "op #%llu: npages 0", (unsigned long long)op))
+		return 0;
+	if (!CHECK(cowtable_mark_range(ctx, va(0), 4, NULL, &marked) == COWTABLE_EINVAL,
+	           "op #%llu: NULL frames", (unsigned long long)op))
+		return 0;
+	if (!CHECK(cowtable_mark_range(NULL, va(0), 4, frames, &marked) == COWTABLE_EINVAL,
+	           "op #%llu: NULL ctx", (unsigned long long)op))
+		return 0;
+	if (!CHECK(cowtable_mark_range(ctx, UINTPTR_MAX - 2 * PAGE + 1, 3, frames, &marked) ==
+	                   COWTABLE_EINVAL,
+	           "op #%llu: wraps", (unsigned long long)op))
+		return 0;
+	if (!CHECK(cowtable_mark_range(ctx, UINTPTR_MAX - 2 * PAGE + 1, 2, frames, NULL) == 0,
+	           "op #%llu: the top two pages fit", (unsigned long long)op))
+		return 0;
+	if (!CHECK(cowtable_release_range(ctx, UINTPTR_MAX - 2 * PAGE + 1, UINTPTR_MAX, NULL,
+	                                  NULL) == 2,
+	           "op #%llu: release the top pages", (unsigned long long)op))
+		return 0;
+	if (!CHECK(cowtable_release_range(ctx, 0, UINTPTR_MAX, NULL, NULL) == 2,
+	           "op #%llu: and again", (unsigned long long)op))
+		return 0;
+	if (!CHECK(cowtable_count(&t) == 0 && a.calls > 0, "op #%llu: empty",
+	           (unsigned long long)op))
+		return 0;
+	if (!CHECK(cowtable_release_range(ctx, va(5), va(5), NULL, NULL) == 0,
+	           "op #%llu: empty range", (unsigned long long)op))
+		return 0;
+	if (!CHECK(cowtable_release_range(ctx, va(5), va(1), NULL, NULL) == 0,
+	           "op #%llu: reversed range", (unsigned long long)op))
+		return 0;
+	if (!CHECK(cowtable_foreach(ctx, va(0), va(100), NULL, NULL) == 0, "op #%llu: NULL visitor",
+	           (unsigned long long)op))
+		return 0;
+	if (!CHECK(cowtable_foreach(ctx, va(0), va(100), on_visit, &w) == 0 && w.n == 0,
+	           "op #%llu: empty walk", (unsigned long long)op))
+		return 0;
 
 	cowtable_ctx_put(ctx);
 	cowtable_fini(&t);
-	CHECK(test_alloc_balanced(&a, "range errors"), "allocator");
+	if (!test_alloc_balanced(&a, "range errors"))
+		return 0;
 
 	/*
 	 * Allocation failure in the middle, on a fresh table whose context has
@@ -281,22 +316,28 @@ static int errors_and_failures(void)
 	 * first address); the second leaf cannot be allocated, so the 54 pages of
 	 * block 0 are marked, the rest is unchanged.
 	 */
-	CHECK(cowtable_init(&t, &al) == 0, "init");
+	if (!CHECK(cowtable_init(&t, &al) == 0, "op #%llu: init", (unsigned long long)op))
+		return 0;
 	ctx = cowtable_ctx_get(&t);
-	CHECK(ctx != NULL, "ctx");
+	if (!CHECK(ctx != NULL, "op #%llu: ctx", (unsigned long long)op))
+		return 0;
 	for (i = 0; i < 136; i++)
 		frames[i] = frame_of[i] = 1000 + i;
 	a.fail_at = a.calls + 2;
-	CHECK(cowtable_mark_range(ctx, va(10), 100, frames + 10, &marked) == COWTABLE_ENOMEM,
-	      "enomem");
-	CHECK(marked == 54, "marked %zu", marked);
+	if (!CHECK(cowtable_mark_range(ctx, va(10), 100, frames + 10, &marked) == COWTABLE_ENOMEM,
+	           "op #%llu: enomem", (unsigned long long)op))
+		return 0;
+	if (!CHECK(marked == 54, "op #%llu: marked %zu", (unsigned long long)op, marked))
+		return 0;
 	for (i = 0; i < 128; i++)
 		refs_of[i] = i >= 10 && i < 64 ? 2 : 0;
 	if (!check_all(&t, ctx))
 		return 0;
 	/* Retry: the 54 marked pages are shared in place, the rest is a new leaf. */
-	CHECK(cowtable_mark_range(ctx, va(10), 100, frames + 10, &marked) == 0 && marked == 100,
-	      "retry");
+	if (!CHECK(cowtable_mark_range(ctx, va(10), 100, frames + 10, &marked) == 0 &&
+	                   marked == 100,
+	           "op #%llu: retry", (unsigned long long)op))
+		return 0;
 	for (i = 10; i < 110; i++)
 		refs_of[i] = i < 64 ? 3 : 2;
 	if (!check_all(&t, ctx))
@@ -307,9 +348,11 @@ static int errors_and_failures(void)
 	 * none and cannot get one: 60..127 are marked (68 pages).
 	 */
 	a.fail_at = a.calls + 1;
-	CHECK(cowtable_mark_range(ctx, va(60), 70, frames + 60, &marked) == COWTABLE_ENOMEM &&
-	              marked == 68,
-	      "enomem after in-place pages: marked %zu", marked);
+	if (!CHECK(cowtable_mark_range(ctx, va(60), 70, frames + 60, &marked) == COWTABLE_ENOMEM &&
+	                   marked == 68,
+	           "op #%llu: enomem after in-place pages: marked %zu", (unsigned long long)op,
+	           marked))
+		return 0;
 	for (i = 60; i < 128; i++)
 		refs_of[i]++;
 	for (i = 64; i < 128; i++)
@@ -319,9 +362,10 @@ static int errors_and_failures(void)
 		return 0;
 	/* A clash in the middle of a live leaf: pages before it marked, the rest not. */
 	frames[30] ^= 1;
-	CHECK(cowtable_mark_range(ctx, va(20), 20, frames + 20, &marked) == COWTABLE_EEXIST &&
-	              marked == 10,
-	      "clash: marked %zu", marked);
+	if (!CHECK(cowtable_mark_range(ctx, va(20), 20, frames + 20, &marked) == COWTABLE_EEXIST &&
+	                   marked == 10,
+	           "op #%llu: clash: marked %zu", (unsigned long long)op, marked))
+		return 0;
 	frames[30] ^= 1;
 	for (i = 20; i < 30; i++)
 		refs_of[i]++;
@@ -329,17 +373,20 @@ static int errors_and_failures(void)
 		return 0;
 	/* Undo everything, by ranges that start and end inside blocks. */
 	while (cowtable_count(&t) != 0)
-		CHECK(cowtable_release_range(ctx, va(3), va(77), NULL, NULL) +
-		                      cowtable_release_range(ctx, va(77), va(128), NULL, NULL) >
-		              0,
-		      "undo");
+		if (!CHECK(cowtable_release_range(ctx, va(3), va(77), NULL, NULL) +
+		                           cowtable_release_range(ctx, va(77), va(128), NULL,
+		                                                  NULL) >
+		                   0,
+		           "op #%llu: undo", (unsigned long long)op))
+			return 0;
 	for (i = 0; i < 128; i++)
 		refs_of[i] = 0;
 	if (!check_all(&t, ctx))
 		return 0;
 	cowtable_ctx_put(ctx);
 	cowtable_fini(&t);
-	CHECK(test_alloc_balanced(&a, "range failures"), "allocator");
+	if (!test_alloc_balanced(&a, "range failures"))
+		return 0;
 	printf("ok: range error cases and allocation failure mid-range\n");
 	return 1;
 }
@@ -360,38 +407,54 @@ static int frame_limits(void)
 	uint64_t calls;
 	uint32_t r = 0;
 
-	CHECK(cowtable_init(&t, &al) == 0, "init");
+	if (!CHECK(cowtable_init(&t, &al) == 0, "op #%llu: init", (unsigned long long)op))
+		return 0;
 	ctx = cowtable_ctx_get(&t);
-	CHECK(ctx != NULL, "ctx");
+	if (!CHECK(ctx != NULL, "op #%llu: ctx", (unsigned long long)op))
+		return 0;
 	for (i = 0; i < 70; i++)
 		frames[i] = COWTABLE_FRAME_MAX - i;
 	frames[69] = COWTABLE_FRAME_MAX + 1;
 	calls = a.calls;
-	CHECK(cowtable_mark_range(ctx, va(0), 70, frames, &marked) == COWTABLE_EINVAL &&
-	              marked == 0 && cowtable_count(&t) == 0 && a.calls == calls,
-	      "a frame above the limit at the end of a range: nothing done");
-	CHECK(cowtable_mark(ctx, va(0), COWTABLE_FRAME_MAX + 1) == COWTABLE_EINVAL &&
-	              cowtable_mark(ctx, va(0), ~(cowtable_frame_t)0) == COWTABLE_EINVAL &&
-	              cowtable_count(&t) == 0,
-	      "mark with a frame above the limit");
+	if (!CHECK(cowtable_mark_range(ctx, va(0), 70, frames, &marked) == COWTABLE_EINVAL &&
+	                   marked == 0 && cowtable_count(&t) == 0 && a.calls == calls,
+	           "op #%llu: a frame above the limit at the end of a range: nothing done",
+	           (unsigned long long)op))
+		return 0;
+	if (!CHECK(cowtable_mark(ctx, va(0), COWTABLE_FRAME_MAX + 1) == COWTABLE_EINVAL &&
+	                   cowtable_mark(ctx, va(0), ~(cowtable_frame_t)0) == COWTABLE_EINVAL &&
+	                   cowtable_count(&t) == 0,
+	           "op #%llu: mark with a frame above the limit", (unsigned long long)op))
+		return 0;
 	frames[69] = 0;
-	CHECK(cowtable_mark_range(ctx, va(0), 70, frames, &marked) == 0 && marked == 70,
-	      "frames up to the limit");
-	CHECK(cowtable_lookup(ctx, va(0), &f, &r) && f == COWTABLE_FRAME_MAX && r == 2,
-	      "FRAME_MAX intact: %llx", (unsigned long long)f);
-	CHECK(cowtable_lookup(ctx, va(69), &f, &r) && f == 0 && r == 2, "frame 0");
-	CHECK(cowtable_mark(ctx, va(0), COWTABLE_FRAME_MAX) == 3, "share at FRAME_MAX");
-	CHECK(cowtable_mark(ctx, va(0), COWTABLE_FRAME_MAX - 1) == COWTABLE_EEXIST,
-	      "the frame next to it is another frame");
-	CHECK(cowtable_release(ctx, va(0), &f) == COWTABLE_SHARED && f == COWTABLE_FRAME_MAX,
-	      "release returns FRAME_MAX");
-	CHECK(cowtable_release_range(ctx, 0, UINTPTR_MAX, NULL, NULL) == 70 &&
-	              cowtable_release_range(ctx, 0, UINTPTR_MAX, NULL, NULL) == 70 &&
-	              cowtable_count(&t) == 0,
-	      "drain");
+	if (!CHECK(cowtable_mark_range(ctx, va(0), 70, frames, &marked) == 0 && marked == 70,
+	           "op #%llu: frames up to the limit", (unsigned long long)op))
+		return 0;
+	if (!CHECK(cowtable_lookup(ctx, va(0), &f, &r) && f == COWTABLE_FRAME_MAX && r == 2,
+	           "op #%llu: FRAME_MAX intact: %llx", (unsigned long long)op,
+	           (unsigned long long)f))
+		return 0;
+	if (!CHECK(cowtable_lookup(ctx, va(69), &f, &r) && f == 0 && r == 2, "op #%llu: frame 0",
+	           (unsigned long long)op))
+		return 0;
+	if (!CHECK(cowtable_mark(ctx, va(0), COWTABLE_FRAME_MAX) == 3,
+	           "op #%llu: share at FRAME_MAX", (unsigned long long)op))
+		return 0;
+	if (!CHECK(cowtable_mark(ctx, va(0), COWTABLE_FRAME_MAX - 1) == COWTABLE_EEXIST,
+	           "op #%llu: the frame next to it is another frame", (unsigned long long)op))
+		return 0;
+	if (!CHECK(cowtable_release(ctx, va(0), &f) == COWTABLE_SHARED && f == COWTABLE_FRAME_MAX,
+	           "op #%llu: release returns FRAME_MAX", (unsigned long long)op))
+		return 0;
+	if (!CHECK(cowtable_release_range(ctx, 0, UINTPTR_MAX, NULL, NULL) == 70 &&
+	                   cowtable_release_range(ctx, 0, UINTPTR_MAX, NULL, NULL) == 70 &&
+	                   cowtable_count(&t) == 0,
+	           "op #%llu: drain", (unsigned long long)op))
+		return 0;
 	cowtable_ctx_put(ctx);
 	cowtable_fini(&t);
-	CHECK(test_alloc_balanced(&a, "frame limits"), "allocator");
+	if (!test_alloc_balanced(&a, "frame limits"))
+		return 0;
 	printf("ok: frame numbers at and above COWTABLE_FRAME_MAX\n");
 	return 1;
 }
@@ -405,6 +468,5 @@ int main(int argc, char **argv)
 	ok &= errors_and_failures();
 	ok &= frame_limits();
 	ok &= random_ops(seed, ops);
-	printf("%d passed, %d failed\n", passed, failed);
-	return ok && failed == 0 ? 0 : 1;
+	return check_exit("range") || !ok;
 }
