@@ -59,17 +59,17 @@ for s in $undef; do
 	case "$s" in
 	memset | memcpy) ;;
 	*)
-		echo "VIOLATION: undefined symbol $s (only memset and memcpy may come from the host)"
+		echo "FAIL freestanding.sh: undefined symbol $s (only memset and memcpy may come from the host)"
 		fail=1
 		;;
 	esac
 done
 if readelf -S "$obj" | grep -Eq '\.t(data|bss)'; then
-	echo "VIOLATION: thread-local storage"
+	echo "FAIL freestanding.sh: thread-local storage"
 	fail=1
 fi
 if objdump -d "$obj" | grep -Eq '%[xyz]mm[0-9]'; then
-	echo "VIOLATION: floating point or vector registers used"
+	echo "FAIL freestanding.sh: floating point or vector registers used"
 	fail=1
 fi
 echo "freestanding object: $obj ($(wc -c <"$obj") bytes); undefined: $(echo $undef)"

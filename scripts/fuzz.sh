@@ -5,7 +5,7 @@
 #   sh scripts/fuzz.sh [options] [seconds]
 #       Builds the fuzz preset and fuzzes for the given time (default 60),
 #       starting from a copy of the committed seed corpus in a scratch
-#       directory.  Exits non-zero on a finding (a MISMATCH, a sanitizer
+#       directory.  Exits non-zero on a finding (a FAIL line, a sanitizer
 #       report, a leak or a timeout); the input that caused it is saved in
 #       the scratch directory as crash-*, leak-* or timeout-*.
 #         --refs-max       the variant whose counts stop at 5 (EOVERFLOW often)
@@ -121,7 +121,7 @@ findings=$(ls "$work" | grep -E '^(crash|leak|timeout|oom)-' || true)
 # Inputs that took over 10 s of wall time (a loaded machine, usually): not findings.
 slow=$(ls "$work" | grep -c '^slow-unit-' || true)
 [ "$slow" -eq 0 ] || echo "fuzz.sh: $slow slow inputs saved as $work/slow-unit-* (not findings)"
-if grep -qE 'MISMATCH op #|ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|runtime error:' \
+if grep -qE 'FAIL fuzz_cowtable.c:[0-9]+: |ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|runtime error:' \
 	"$work/fuzz.log"; then
 	rc=1
 fi

@@ -59,7 +59,7 @@ mod="$top/$name"
 rm -rf "$mod"
 mkdir -p "$mod/include" "$mod/ck-include"
 cp kernel/linux/Kbuild kernel/linux/torture_mod.c stress/torture.c stress/torture.h stress/lin.c \
-	stress/lin.h tests/check.h tests/test_alloc.h "$mod/"
+	stress/lin.h tests/check.h tests/spec.h tests/test_alloc.h "$mod/"
 cp -r kernel/linux/shim "$mod/"
 cp src/*.c src/*.h "$mod/"
 cp include/cowtable.h "$mod/include/"

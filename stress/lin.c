@@ -7,46 +7,32 @@
 #include "lin.h"
 
 #include "cowtable.h"
+#include "spec.h"
 
 bool lin_step(const struct lin_spec *spec, const struct lin_op *op, bool shared,
               struct lin_state *s)
 {
+	struct spec_page p = {s->frame, s->refs};
+	cowtable_frame_t frame = op->frame;
+	uint32_t refs = 0;
+	int want;
+
 	switch (op->kind) {
 	case LIN_MARK:
 	case LIN_MARK_OK:
-		if (s->refs == 0) {
-			if (op->kind == LIN_MARK_OK || op->result == 2) {
-				s->frame = op->frame;
-				s->refs = 2;
-				return true;
-			}
-			/* ENOMEM: the block had no live leaf, so the page was untracked. */
-			return op->result == COWTABLE_ENOMEM && spec->enomem;
-		}
-		if (s->frame != op->frame)
-			return op->kind == LIN_MARK && op->result == COWTABLE_EEXIST;
-		if (s->refs >= spec->refs_max)
-			return op->kind == LIN_MARK && op->result == COWTABLE_EOVERFLOW;
-		if (op->kind == LIN_MARK && op->result != (int32_t)s->refs + 1)
+		/* ENOMEM: the block had no live leaf, so the page was untracked. */
+		if (s->refs == 0 && op->kind == LIN_MARK && op->result == COWTABLE_ENOMEM)
+			return spec->enomem;
+		want = spec_mark(&p, op->frame, spec->refs_max);
+		/* A range's pages are marked with an unreported count: any success. */
+		if (op->kind == LIN_MARK_OK ? want < 0 : op->result != want)
 			return false;
-		s->refs++;
-		return true;
+		break;
 	case LIN_RELEASE:
-		if (s->refs == 0)
-			return op->result == COWTABLE_NOT_COW;
-		if (op->frame != s->frame)
+		want = spec_release(&p, &frame);
+		if (op->result != want || frame != op->frame)
 			return false;
-		if (s->refs == 1) {
-			if (op->result != COWTABLE_LAST)
-				return false;
-			s->refs = 0;
-			s->frame = 0;
-			return true;
-		}
-		if (op->result != COWTABLE_SHARED)
-			return false;
-		s->refs--;
-		return true;
+		break;
 	case LIN_RELEASE_SOME:
 		/* Not a LAST (those are reported): SHARED from 2 or more, or NOT_COW. */
 		if (!shared)
@@ -56,14 +42,17 @@ bool lin_step(const struct lin_spec *spec, const struct lin_op *op, bool shared,
 		s->refs--;
 		return true;
 	case LIN_LOOKUP:
-		if (op->result == 0)
-			return s->refs == 0;
-		return s->refs != 0 && op->refs == s->refs && op->frame == s->frame;
+		if (!spec_lookup(&p, &frame, &refs))
+			return op->result == 0;
+		return op->result != 0 && refs == op->refs && frame == op->frame;
 	case LIN_IS_COW:
-		return op->result == (s->refs != 0);
+		return op->result == spec_lookup(&p, 0, 0);
 	default:
 		return false;
 	}
+	s->frame = p.frame;
+	s->refs = p.refs;
+	return true;
 }
 
 /* One page's search: its operations, the SHARED choices, the memo. */

@@ -35,6 +35,7 @@
 #include <string.h>
 
 #include "cowtable.h"
+#include "spec.h"
 
 #define MODEL_PAGE        COWTABLE_PAGE_SIZE
 #define MODEL_BLOCK_PAGES 64 /* the contract's "block of 64 pages" */
@@ -144,19 +145,22 @@ static inline void model_remove(struct model *m, struct model_page *p)
 static inline int model_mark(struct model *m, bool ctx, uintptr_t vaddr, cowtable_frame_t frame)
 {
 	struct model_page *p;
+	struct spec_page s = {0, 0};
+	int r;
 
 	if (!ctx || !model_aligned(vaddr) || frame > COWTABLE_FRAME_MAX)
 		return COWTABLE_EINVAL;
 	p = model_find(m, vaddr);
-	if (p == NULL) {
-		model_insert(m, vaddr, frame, 2);
-		return 2;
+	if (p != NULL) {
+		s.frame = p->frame;
+		s.refs = p->refs;
 	}
-	if (p->frame != frame)
-		return COWTABLE_EEXIST;
-	if (p->refs >= m->refs_max)
-		return COWTABLE_EOVERFLOW;
-	return (int)++p->refs;
+	r = spec_mark(&s, frame, m->refs_max);
+	if (p == NULL)
+		model_insert(m, vaddr, s.frame, s.refs);
+	else
+		p->refs = s.refs;
+	return r;
 }
 
 /*
@@ -177,18 +181,22 @@ static inline bool model_mark_needs_leaf(const struct model *m, bool ctx, uintpt
 static inline int model_release(struct model *m, bool ctx, uintptr_t vaddr, cowtable_frame_t *frame)
 {
 	struct model_page *p;
+	struct spec_page s;
+	int r;
 
 	if (!ctx || !model_aligned(vaddr))
 		return COWTABLE_EINVAL;
 	p = model_find(m, vaddr);
 	if (p == NULL)
 		return COWTABLE_NOT_COW;
-	if (frame != NULL)
-		*frame = p->frame;
-	if (--p->refs > 0)
-		return COWTABLE_SHARED;
-	model_remove(m, p);
-	return COWTABLE_LAST;
+	s.frame = p->frame;
+	s.refs = p->refs;
+	r = spec_release(&s, frame);
+	if (r == COWTABLE_LAST)
+		model_remove(m, p);
+	else
+		p->refs = s.refs;
+	return r;
 }
 
 /*

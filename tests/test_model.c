@@ -17,21 +17,17 @@
 
 #include "check.h"
 #include "cowtable.h"
+#include "spec.h"
 #include "test_alloc.h"
 
 #ifndef TEST_REFS_MAX
 #define TEST_REFS_MAX COWTABLE_REFS_MAX
 #endif
 
-struct model_entry {
-	uint32_t refs; /* 0: untracked */
-	cowtable_frame_t frame;
-};
-
 struct run {
 	struct cowtable table;
 	struct cowtable_ctx *ctx;
-	struct model_entry *model;
+	struct spec_page *model;
 	size_t keys;
 	size_t tracked;
 	uintptr_t base;
@@ -46,71 +42,47 @@ struct run {
 
 static int model_mark(struct run *r, size_t k, cowtable_frame_t frame)
 {
-	struct model_entry *m = &r->model[k];
-	int want, got = cowtable_mark(r->ctx, r->base + k * r->stride * COWTABLE_PAGE_SIZE, frame);
+	struct spec_page *m = &r->model[k];
+	uint32_t before = m->refs;
+	int want = spec_mark(m, frame, TEST_REFS_MAX),
+	    got = cowtable_mark(r->ctx, r->base + k * r->stride * COWTABLE_PAGE_SIZE, frame);
 
-	if (m->refs == 0) {
-		want = 2;
-	} else if (m->frame != frame) {
-		want = COWTABLE_EEXIST;
-	} else if (m->refs >= TEST_REFS_MAX) {
-		want = COWTABLE_EOVERFLOW;
-	} else {
-		want = (int)(m->refs + 1);
-	}
-	if (!CHECK(got == want, AT "mark of key %zu returned %d, model says %d", AT_ARGS(r), k, got,
-	           want))
-		return 0;
-	if (want == 2 && m->refs == 0) {
-		m->frame = frame;
-		r->tracked++;
-	}
-	if (want > 0)
-		m->refs = (uint32_t)want;
-	return 1;
+	r->tracked += before == 0;
+	return CHECK(got == want, AT "mark of key %zu returned %d, model says %d", AT_ARGS(r), k,
+	             got, want);
 }
 
 static int model_release(struct run *r, size_t k)
 {
-	struct model_entry *m = &r->model[k];
-	cowtable_frame_t frame = 0xdead;
-	int want, got = cowtable_release(r->ctx, r->base + k * r->stride * COWTABLE_PAGE_SIZE,
-	                                 &frame);
+	struct spec_page *m = &r->model[k];
+	cowtable_frame_t frame = 0xdead, want_frame = 0xdead;
+	int want = spec_release(m, &want_frame),
+	    got = cowtable_release(r->ctx, r->base + k * r->stride * COWTABLE_PAGE_SIZE, &frame);
 
-	want = m->refs == 0 ? COWTABLE_NOT_COW : m->refs == 1 ? COWTABLE_LAST : COWTABLE_SHARED;
-	if (!CHECK(got == want, AT "release of key %zu returned %d, model says %d", AT_ARGS(r), k,
-	           got, want))
-		return 0;
-	if (want != COWTABLE_NOT_COW) {
-		if (!CHECK(frame == m->frame,
-		           AT "release of key %zu returned frame %llu, model %llu", AT_ARGS(r), k,
-		           (unsigned long long)frame, (unsigned long long)m->frame))
-			return 0;
-		if (--m->refs == 0)
-			r->tracked--;
-	} else if (!CHECK(frame == 0xdead, AT "release of key %zu wrote frame %llu on NOT_COW",
-	                  AT_ARGS(r), k, (unsigned long long)frame)) {
-		return 0;
-	}
-	return 1;
+	r->tracked -= want == COWTABLE_LAST;
+	/* NOT_COW leaves the frame untouched: 0xdead on both sides. */
+	return CHECK(got == want, AT "release of key %zu returned %d, model says %d", AT_ARGS(r), k,
+	             got, want) &&
+	       CHECK(frame == want_frame, AT "release of key %zu gave frame %llu, model %llu",
+	             AT_ARGS(r), k, (unsigned long long)frame, (unsigned long long)want_frame);
 }
 
 static int model_lookup(struct run *r, size_t k)
 {
-	struct model_entry *m = &r->model[k];
 	uintptr_t vaddr = r->base + k * r->stride * COWTABLE_PAGE_SIZE;
-	cowtable_frame_t frame = 0;
-	uint32_t refs = 0;
-	bool got = cowtable_lookup(r->ctx, vaddr, &frame, &refs);
+	cowtable_frame_t frame = 0, want_frame = 0;
+	uint32_t refs = 0, want_refs = 0;
+	bool want = spec_lookup(&r->model[k], &want_frame, &want_refs),
+	     got = cowtable_lookup(r->ctx, vaddr, &frame, &refs);
 
-	return CHECK(got == (m->refs != 0), AT "lookup of key %zu returned %d, model has %u refs",
-	             AT_ARGS(r), k, got, m->refs) &&
+	return CHECK(got == want, AT "lookup of key %zu returned %d, model %d", AT_ARGS(r), k, got,
+	             want) &&
 	       CHECK(cowtable_is_cow(r->ctx, vaddr) == got, AT "is_cow of key %zu disagrees",
 	             AT_ARGS(r), k) &&
-	       CHECK(!got || (frame == m->frame && refs == m->refs),
+	       CHECK(frame == want_frame && refs == want_refs,
 	             AT "lookup of key %zu: frame %llu refs %u, model frame %llu refs %u",
-	             AT_ARGS(r), k, (unsigned long long)frame, refs, (unsigned long long)m->frame,
-	             m->refs);
+	             AT_ARGS(r), k, (unsigned long long)frame, refs, (unsigned long long)want_frame,
+	             want_refs);
 }
 
 /* One random operation on key k. */

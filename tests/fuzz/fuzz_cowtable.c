@@ -10,7 +10,7 @@
  * model, and so is every page a call may have changed; an allocation failure
  * must leave the whole table as it was.  At the end the whole table is
  * compared, everything is released, cowtable_fini() runs and the allocator
- * must have every byte back.  A difference prints "MISMATCH op #n" and
+ * must have every byte back.  A difference prints a FAIL line (tests/check.h) and
  * aborts, which libFuzzer reports as a crash and saves the input.
  *
  * COWTABLE_FUZZ_TRACE=1 prints each call as it is made (to read a crash).
@@ -33,6 +33,11 @@
 #define ASAN_POISON_MEMORY_REGION(p, n)   ((void)(p), (void)(n))
 #define ASAN_UNPOISON_MEMORY_REGION(p, n) ((void)(p), (void)(n))
 #endif
+
+/* tests/check.h's CHECK, which stops the run at its first failure. */
+static void fuzz_failed(void);
+#define CHECK_ON_FAIL() fuzz_failed()
+#define CHECK_NO_PASS_COUNT
 
 #include "cowtable.h"
 #include "model.h"
@@ -98,25 +103,13 @@ static struct {
 	bool keep;    /* leave the pages tracked for cowtable_fini() */
 } F;
 
-static void fail(int line, const char *cond, const char *fmt, ...)
+/* After CHECK's "FAIL file:line: ..." line: where in the input, then a crash. */
+static void fuzz_failed(void)
 {
-	va_list ap;
-
-	fprintf(stderr, "MISMATCH op #%" PRIu64 " (fuzz_cowtable.c:%d, depth %d): %s: ", F.op, line,
-	        F.depth, cond);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\n");
-	fflush(stderr);
+	printf("FAIL at op #%" PRIu64 ", callback depth %d\n", F.op, F.depth);
+	fflush(stdout);
 	abort();
 }
-
-#define CHECK(cond, ...)                                                                           \
-	do {                                                                                       \
-		if (!(cond))                                                                       \
-			fail(__LINE__, #cond, __VA_ARGS__);                                        \
-	} while (0)
 
 #define TRACE(...)                                                                                 \
 	do {                                                                                       \
