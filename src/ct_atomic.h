@@ -72,6 +72,11 @@
 #define CT_ORDER_SLOT_CAS      __ATOMIC_ACQ_REL
 #define CT_ORDER_SLOT_CAS_FAIL __ATOMIC_ACQUIRE
 #endif
+#ifdef CT_BROKEN_SHORTCUT_RELAXED /* setting a shortcut: relaxed */
+#define CT_ORDER_WORD_STORE __ATOMIC_RELAXED
+#else
+#define CT_ORDER_WORD_STORE __ATOMIC_RELEASE
+#endif
 #ifdef CT_BROKEN_SLOT_LOAD_RELAXED /* slot loads: relaxed */
 #define CT_ORDER_SLOT_LOAD __ATOMIC_RELAXED
 #else
@@ -88,6 +93,12 @@ static inline uintptr_t ct_load_word(const uintptr_t *p)
 static inline void ct_init_word(uintptr_t *p, uintptr_t v)
 {
 	__atomic_store_n(p, v, __ATOMIC_RELAXED);
+}
+
+/* Release store of a word others read (a shortcut). */
+static inline void ct_store_word(uintptr_t *p, uintptr_t v)
+{
+	__atomic_store_n(p, v, CT_ORDER_WORD_STORE);
 }
 
 /* Acquire-release CAS of a word; acquire on failure. */
@@ -214,6 +225,13 @@ static inline uintptr_t ct_load_word(const uintptr_t *p)
 
 static inline void ct_init_word(uintptr_t *p, uintptr_t v)
 {
+	ck_pr_store_ptr((void **)p, (void *)v);
+}
+
+static inline void ct_store_word(uintptr_t *p, uintptr_t v)
+{
+	/* The leaf's fields are visible before the pointer to it. */
+	ck_pr_fence_release();
 	ck_pr_store_ptr((void **)p, (void *)v);
 }
 

@@ -11,15 +11,17 @@
  * word at one level.  A *hold* keeps a leaf alive; a leaf whose holds reach
  * zero is *dead*; its *killer* is whoever dropped the last hold.  Leaves are
  * *linked* and *unlinked* per level, *retired* once unreachable, and freed
- * after three epoch advances.  Invariants are cited by their letters in
+ * after three epoch advances.  A *shortcut* is a table's hint from a block
+ * to a leaf that was linked for it; a hint is only ever trusted through a
+ * slot or a hold of the leaf.  Invariants are cited by their letters in
  * design.md: H (holds), S (one live leaf per block), F (freeze), T
  * (top-down), U (unlink), D (descend), O (order of same-key leaves), R
- * (retire).
+ * (retire), K (shortcuts).
  *
  * Sections.  Whatever reads a leaf that other threads can retire runs inside
  * an epoch section, between ct_enter() and ct_exit() on its context: every
- * function of skiplist.c, the ct_leaf_*() and ct_*_block() functions of
- * leaf.c, and ct_retire().  Their comments say "Section: required".  The
+ * function of skiplist.c, the ct_leaf_*(), ct_shortcut_*() and
+ * ct_*_block() functions of leaf.c, and ct_retire().  Their comments say "Section: required".  The
  * public cowtable_*() functions open and close their sections themselves and
  * are called outside one.  Callbacks of range operations run outside.
  *
@@ -77,6 +79,16 @@
 #define CT_LEAF_PAGES  (1u << CT_LEAF_SHIFT)
 #define CT_BLOCK_SHIFT (COWTABLE_PAGE_SHIFT + CT_LEAF_SHIFT)
 #define CT_BLOCK_SIZE  ((uintptr_t)1 << CT_BLOCK_SHIFT)
+
+/*
+ * A table has 2^CT_SHORTCUT_SHIFT shortcuts, one word each, indexed by block
+ * number modulo their number: 4096 cover a dense 1 GiB region in 32 KiB
+ * (design.md, "Shortcuts").  0 builds a table without them.
+ */
+#ifndef CT_SHORTCUT_SHIFT
+#define CT_SHORTCUT_SHIFT 12
+#endif
+#define CT_SHORTCUTS (CT_SHORTCUT_SHIFT > 0 ? 1u << CT_SHORTCUT_SHIFT : 0u)
 
 static inline uintptr_t ct_block_of(uintptr_t vaddr)
 {
@@ -165,6 +177,7 @@ struct ct_table {
 	struct cowtable_allocator alloc;
 	struct ct_leaf *head; /* sentinel, CT_MAX_LEVEL tall, key never compared */
 	uint32_t level;       /* levels in use, only grows; searches start there */
+	uintptr_t *shortcut;  /* CT_SHORTCUTS leaf pointers by block (K); NULL if none */
 	void *contexts;       /* struct cowtable_ctx list, push only */
 	ck_epoch_t epoch;
 #ifdef CT_STRESS_CHECKS
@@ -295,6 +308,8 @@ void ct_maybe_reclaim(struct cowtable_ctx *ctx);
 void ct_ctx_release_memory(struct cowtable_ctx *ctx);
 
 /* leaf.c */
+void ct_shortcut_set(struct cowtable_ctx *ctx, struct ct_leaf *l);
+void ct_shortcut_clear(struct cowtable_ctx *ctx, struct ct_leaf *l);
 int ct_mark_block(struct cowtable_ctx *ctx, struct ct_cursor *cur, uintptr_t start,
                   const cowtable_frame_t *frames, size_t *i, size_t n);
 unsigned int ct_release_slots(struct cowtable_ctx *ctx, struct ct_cursor *cur, struct ct_leaf *l,

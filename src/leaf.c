@@ -179,8 +179,7 @@ static struct ct_leaf *ct_leaf_build(struct cowtable_ctx *ctx, struct ct_cursor 
 	cur->spare = NULL;
 	l->key = key;
 	ct_init_u32(&l->holds, last - first);
-	/* A one-level leaf has nothing left to link once published. */
-	ct_init_u32(&l->state, height << CT_HEIGHT_SHIFT | (height == 1 ? CT_LINK_DONE : 0));
+	ct_init_u32(&l->state, height << CT_HEIGHT_SHIFT);
 	for (k = 0; k < CT_LEAF_PAGES; k++)
 		ct_init_slot(&l->slot[k],
 		             k >= first && k < last ? ct_slot_make(frames[i + (k - first)], 2) : 0);
@@ -284,6 +283,61 @@ unsigned int ct_release_slots(struct cowtable_ctx *ctx, struct ct_cursor *cur, s
 	return n;
 }
 
+static uintptr_t *ct_shortcut_of(struct ct_table *t, uintptr_t key)
+{
+	return &t->shortcut[(key >> CT_BLOCK_SHIFT) & (CT_SHORTCUTS - 1)];
+}
+
+/*
+ * Point the shortcut of @l's block at @l, just linked at level 0; it may
+ * replace a leaf of another block, or a dead one of the same block.
+ * Section: required.
+ */
+void ct_shortcut_set(struct cowtable_ctx *ctx, struct ct_leaf *l)
+{
+	if (ctx->table->shortcut != NULL)
+		ct_store_word(ct_shortcut_of(ctx->table, l->key), (uintptr_t)l);
+}
+
+/*
+ * @l is about to be retired: make sure no shortcut points at it (K).  Its
+ * linker set it before CT_LINK_DONE, which the retirer has seen, so the
+ * load reads that store or a later one.  Section: required.
+ */
+void ct_shortcut_clear(struct cowtable_ctx *ctx, struct ct_leaf *l)
+{
+	uintptr_t *w;
+
+	if (ctx->table->shortcut == NULL)
+		return;
+	w = ct_shortcut_of(ctx->table, l->key);
+	/*
+	 * Unlinks @l from the shortcuts.  Fails when a link of another leaf
+	 * replaced it meanwhile: then no shortcut points at @l either.
+	 */
+	if (ct_load_word(w) == (uintptr_t)l)
+		ct_cas_word(w, (uintptr_t)l, 0);
+}
+
+/*
+ * The leaf the shortcut of @key's block points at, if it is a leaf for that
+ * block, or NULL.  It may be dead, or a dead one replaced by a newer leaf:
+ * only a non-zero slot or a hold taken on it says it is live (K).
+ * Section: required.
+ */
+static struct ct_leaf *ct_shortcut_get(struct cowtable_ctx *ctx, uintptr_t key)
+{
+	struct ct_leaf *l;
+
+	if (ctx->table->shortcut == NULL)
+		return NULL;
+	l = (struct ct_leaf *)ct_load_word(ct_shortcut_of(ctx->table, key));
+	if (l == NULL)
+		return NULL;
+	CT_CHECK(ctx, l);
+	return l->key == key ? l : NULL;
+}
+
 static bool ct_aligned(uintptr_t vaddr)
 {
 	return (vaddr & (COWTABLE_PAGE_SIZE - 1)) == 0;
@@ -300,6 +354,7 @@ static struct ct_leaf *ct_leaf_of(struct cowtable_ctx *ctx, uintptr_t vaddr)
 int cowtable_mark(struct cowtable_ctx *ctx, uintptr_t vaddr, cowtable_frame_t frame)
 {
 	struct ct_cursor cur;
+	struct ct_leaf *l;
 	size_t i = 0;
 	int r;
 
@@ -307,7 +362,12 @@ int cowtable_mark(struct cowtable_ctx *ctx, uintptr_t vaddr, cowtable_frame_t fr
 		return COWTABLE_EINVAL;
 	ct_cursor_init(&cur);
 	ct_enter(ctx);
-	r = ct_mark_block(ctx, &cur, vaddr, &frame, &i, 1);
+	/* A live leaf met through the shortcut is the block's leaf (S, K). */
+	l = ct_shortcut_get(ctx, ct_block_of(vaddr));
+	CT_DELAY(ctx);
+	r = l != NULL ? ct_mark_in_leaf(ctx, &cur, l, vaddr, &frame, &i, 1) : CT_LEAF_DEAD;
+	if (r == CT_LEAF_DEAD)
+		r = ct_mark_block(ctx, &cur, vaddr, &frame, &i, 1);
 	ct_exit(ctx);
 	if (cur.spare != NULL)
 		ct_leaf_free(ctx, cur.spare); /* never published: no grace period needed */
@@ -317,7 +377,7 @@ int cowtable_mark(struct cowtable_ctx *ctx, uintptr_t vaddr, cowtable_frame_t fr
 
 int cowtable_release(struct cowtable_ctx *ctx, uintptr_t vaddr, cowtable_frame_t *frame)
 {
-	unsigned int k = ct_slot_index(vaddr);
+	unsigned int k = ct_slot_index(vaddr), n;
 	uint64_t seen = 0, released;
 	struct ct_leaf *l;
 	int r = COWTABLE_NOT_COW;
@@ -325,9 +385,16 @@ int cowtable_release(struct cowtable_ctx *ctx, uintptr_t vaddr, cowtable_frame_t
 	if (ctx == NULL || !ct_aligned(vaddr))
 		return COWTABLE_EINVAL;
 	ct_enter(ctx);
-	l = ct_leaf_of(ctx, vaddr);
+	/* Through the shortcut, a release changes only a non-zero slot (S, K). */
+	l = ct_shortcut_get(ctx, ct_block_of(vaddr));
 	CT_DELAY(ctx);
-	if (l != NULL && ct_release_slots(ctx, NULL, l, k, k + 1, &seen, &released) != 0) {
+	n = l != NULL ? ct_release_slots(ctx, NULL, l, k, k + 1, &seen, &released) : 0;
+	if (n == 0) {
+		l = ct_leaf_of(ctx, vaddr);
+		CT_DELAY(ctx);
+		n = l != NULL ? ct_release_slots(ctx, NULL, l, k, k + 1, &seen, &released) : 0;
+	}
+	if (n != 0) {
 		r = ct_slot_refs(seen) == 1 ? COWTABLE_LAST : COWTABLE_SHARED;
 		if (frame != NULL)
 			*frame = ct_slot_frame(seen);
@@ -346,11 +413,21 @@ bool cowtable_lookup(struct cowtable_ctx *ctx, uintptr_t vaddr, cowtable_frame_t
 	if (ctx == NULL || !ct_aligned(vaddr))
 		return false;
 	ct_enter(ctx);
-	l = ct_leaf_of(ctx, vaddr);
+	/*
+	 * Linearization point of a lookup that finds the page: a non-zero slot
+	 * (H), whichever way its leaf was reached.  Through the shortcut, a
+	 * zero proves nothing (K): descend.
+	 */
+	l = ct_shortcut_get(ctx, ct_block_of(vaddr));
 	CT_DELAY(ctx);
-	/* Linearization point of a lookup that finds the page: a non-zero slot (H). */
 	if (l != NULL)
 		s = ct_load_slot(&l->slot[ct_slot_index(vaddr)]);
+	if (s == 0) {
+		l = ct_leaf_of(ctx, vaddr);
+		CT_DELAY(ctx);
+		if (l != NULL)
+			s = ct_load_slot(&l->slot[ct_slot_index(vaddr)]);
+	}
 	ct_exit(ctx);
 	if (s == 0)
 		return false;

@@ -157,11 +157,15 @@ static void ct_free_batch(struct cowtable_ctx *ctx, struct ct_batch *b)
 }
 
 /*
- * @l is dead and unreachable at every level (R): free it after a grace
- * period.  Section: required (the caller just unlinked it).
+ * @l is dead and unreachable at every level (R): clear its shortcut, the
+ * last pointer to it (K), and free it after a grace period.  Section:
+ * required (the caller just unlinked it).
  */
 void ct_retire(struct cowtable_ctx *ctx, struct ct_leaf *l)
 {
+#ifndef CT_BROKEN_SHORTCUT_KEPT /* broken control: a shortcut outlives its leaf */
+	ct_shortcut_clear(ctx, l);
+#endif
 #ifdef CT_BROKEN_NO_GRACE
 	/* Broken control: free at once, while readers may still hold the leaf. */
 	ct_free(ctx->table, (uintptr_t *)(void *)l - ct_leaf_height(l),

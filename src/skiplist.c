@@ -149,9 +149,10 @@ void ct_freeze_tower(struct ct_leaf *l)
 
 /*
  * Link a published leaf at levels 1 and up, bottom-up, then record that its
- * linker is done with it.  Stops early once the leaf is frozen: its killer
- * is tearing it down.  Whichever of the linker and the killer finishes
- * second retires the leaf (design.md, "who retires a leaf").
+ * linker is done with it (its shortcut is set by then).  Stops early once
+ * the leaf is frozen: its killer is tearing it down.  Whichever of the
+ * linker and the killer finishes second retires the leaf (design.md, "who
+ * retires a leaf").
  */
 static void ct_link_upper(struct cowtable_ctx *ctx, struct ct_leaf *l, struct ct_leaf **preds,
                           struct ct_leaf **succs)
@@ -199,7 +200,7 @@ static void ct_link_upper(struct cowtable_ctx *ctx, struct ct_leaf *l, struct ct
 	}
 done:
 	CT_DELAY(ctx);
-	if (height > 1 && (ct_faa_u32(&l->state, CT_LINK_DONE) & CT_FREEZE_DONE)) {
+	if (ct_faa_u32(&l->state, CT_LINK_DONE) & CT_FREEZE_DONE) {
 		/* The killer came and went: unlink what we linked, then retire. */
 		ct_neighbours(ctx, l->key, preds, succs, height, 0);
 		ct_retire(ctx, l);
@@ -225,6 +226,8 @@ bool ct_link(struct cowtable_ctx *ctx, struct ct_leaf *l, struct ct_leaf **preds
 	 */
 	if (!ct_cas_word(ct_next(preds[0], 0), (uintptr_t)succs[0], (uintptr_t)l))
 		return false;
+	/* Before CT_LINK_DONE, so that whoever retires the leaf clears it (K). */
+	ct_shortcut_set(ctx, l);
 	ct_raise_level(ctx->table, height);
 	ct_link_upper(ctx, l, preds, succs);
 	return true;

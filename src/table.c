@@ -87,6 +87,7 @@ int cowtable_init(struct cowtable *table, const struct cowtable_allocator *alloc
 {
 	struct ct_table *t;
 	struct ct_leaf *head;
+	uintptr_t *shortcut;
 	char *raw;
 	unsigned int i;
 
@@ -105,6 +106,16 @@ int cowtable_init(struct cowtable *table, const struct cowtable_allocator *alloc
 	raw = allocator->alloc(ct_head_size(), allocator->arg);
 	if (raw == NULL)
 		return COWTABLE_ENOMEM;
+	shortcut = NULL;
+	if (CT_SHORTCUTS > 0) {
+		shortcut = allocator->alloc(CT_SHORTCUTS * sizeof(uintptr_t), allocator->arg);
+		if (shortcut == NULL) {
+			allocator->free(raw, ct_head_size(), allocator->arg);
+			return COWTABLE_ENOMEM;
+		}
+		for (i = 0; i < CT_SHORTCUTS; i++)
+			ct_init_word(&shortcut[i], 0);
+	}
 	head = (struct ct_leaf *)(void *)(raw + CT_MAX_LEVEL * sizeof(uintptr_t));
 	for (i = 0; i < CT_MAX_LEVEL; i++)
 		ct_init_word(ct_next(head, i), 0);
@@ -123,6 +134,7 @@ int cowtable_init(struct cowtable *table, const struct cowtable_allocator *alloc
 	t->alloc.arg = allocator->arg;
 	t->head = head;
 	t->level = 1;
+	t->shortcut = shortcut;
 	t->contexts = NULL;
 #ifdef CT_STRESS_CHECKS
 	t->violations = 0;
@@ -158,6 +170,8 @@ void cowtable_fini(struct cowtable *table)
 		t->alloc.free((uintptr_t *)(void *)l - h, ct_leaf_size(h), t->alloc.arg);
 	}
 	t->alloc.free((uintptr_t *)(void *)t->head - CT_MAX_LEVEL, ct_head_size(), t->alloc.arg);
+	if (t->shortcut != NULL)
+		t->alloc.free(t->shortcut, CT_SHORTCUTS * sizeof(uintptr_t), t->alloc.arg);
 	memset(table, 0, sizeof(*table));
 }
 

@@ -800,6 +800,16 @@ static void check_structure(const char *when)
 	CHECK(tracked == cowtable_count(&table),
 	      "invariant 5: %s: the leaves hold %zu tracked pages, count says %zu", when, tracked,
 	      cowtable_count(&table));
+	/* Shortcuts (K): quiescent, a leaf still stamped live is a linked one. */
+	for (k = 0; t->shortcut != NULL && k < CT_SHORTCUTS; k++) {
+		l = (struct ct_leaf *)t->shortcut[k];
+		if (l == NULL)
+			continue;
+		CHECK(l->stamp == CT_STAMP_LIVE &&
+		              ((l->key >> CT_BLOCK_SHIFT) & (CT_SHORTCUTS - 1)) == k,
+		      "invariant 5: %s: shortcut %u at a leaf of block %#lx, stamp %#llx", when, k,
+		      (unsigned long)l->key, (unsigned long long)l->stamp);
+	}
 	library_checks(when);
 }
 

@@ -19,7 +19,8 @@
  *    structure (sorted levels, nothing frozen reachable, upper levels
  *    inside level 0, live leaves linked at every level of their tower), H
  *    on every linked leaf, every retired leaf dead, unlinked and retired
- *    once, and the allocator balanced against what is linked or pending.
+ *    once, every shortcut at a linked leaf of its block, and the allocator
+ *    balanced against what is linked or pending.
  */
 #ifndef GM_HARNESS_H
 #define GM_HARNESS_H
@@ -218,6 +219,27 @@ static unsigned int gm_check_structure(void)
 	return n;
 }
 
+/*
+ * After the joins: every shortcut is empty or points at a leaf linked at
+ * level 0 whose block it indexes; none at a retired leaf (K).
+ */
+static void gm_check_shortcuts(void)
+{
+	struct ct_table *t = ct_table_of(&gm_table);
+	struct ct_leaf *l, *m;
+	unsigned int i;
+
+	for (i = 0; t->shortcut != NULL && i < CT_SHORTCUTS; i++) {
+		l = (struct ct_leaf *)ct_load_word(&t->shortcut[i]);
+		if (l == NULL)
+			continue;
+		for (m = ct_ptr(ct_load_word(ct_next(t->head, 0))); m != l;
+		     m = ct_ptr(ct_load_word(ct_next(m, 0))))
+			assert(m != NULL);
+		assert(ct_shortcut_of(t, l->key) == &t->shortcut[i]);
+	}
+}
+
 /* After the joins: the leaves of a batch, each dead (H) and unlinked; returns how many. */
 static long gm_check_batch(struct cowtable_ctx *ctx, struct ct_batch *b, struct ct_leaf **seen,
                            long nseen)
@@ -242,9 +264,10 @@ static long gm_check_batch(struct cowtable_ctx *ctx, struct ct_batch *b, struct 
 }
 
 /*
- * After the joins: the allocator holds exactly the head, the contexts, the
- * linked leaves and the retired leaves not yet freed, each of them retired
- * once, dead and unlinked.  A leaf never retired, or retired twice, fails.
+ * After the joins: the allocator holds exactly the head, the shortcuts, the
+ * contexts, the linked leaves and the retired leaves not yet freed, each of
+ * them retired once, dead and unlinked.  A leaf never retired, or retired
+ * twice, fails.
  */
 static void gm_check_memory(unsigned int linked)
 {
@@ -264,7 +287,8 @@ static void gm_check_memory(unsigned int linked)
 		allocs += gm_allocs[i];
 		frees += gm_frees[i];
 	}
-	assert(allocs - frees == 1 + (long)gm_nctx + (long)linked + retired);
+	assert(allocs - frees == 1 + (ct_table_of(&gm_table)->shortcut != NULL) + (long)gm_nctx +
+	                                 (long)linked + retired);
 }
 
 /* The final checks every scenario makes. */
@@ -272,6 +296,7 @@ static void gm_check_final(void)
 {
 #ifndef GM_NO_FINAL
 	gm_check_memory(gm_check_structure());
+	gm_check_shortcuts();
 #endif
 }
 
