@@ -73,9 +73,9 @@
 #define CT_ORDER_SLOT_CAS_FAIL __ATOMIC_ACQUIRE
 #endif
 #ifdef CT_BROKEN_SHORTCUT_RELAXED /* setting a shortcut: relaxed */
-#define CT_ORDER_WORD_STORE __ATOMIC_RELAXED
+#define CT_ORDER_WORD_PUBLISH __ATOMIC_RELAXED
 #else
-#define CT_ORDER_WORD_STORE __ATOMIC_RELEASE
+#define CT_ORDER_WORD_PUBLISH __ATOMIC_RELEASE
 #endif
 #ifdef CT_BROKEN_SLOT_LOAD_RELAXED /* slot loads: relaxed */
 #define CT_ORDER_SLOT_LOAD __ATOMIC_RELAXED
@@ -95,10 +95,11 @@ static inline void ct_init_word(uintptr_t *p, uintptr_t v)
 	__atomic_store_n(p, v, __ATOMIC_RELAXED);
 }
 
-/* Release store of a word others read (a shortcut). */
-static inline void ct_store_word(uintptr_t *p, uintptr_t v)
+/* Release CAS of a word others read (a shortcut); relaxed on failure. */
+static inline bool ct_publish_word(uintptr_t *p, uintptr_t old, uintptr_t new_)
 {
-	__atomic_store_n(p, v, CT_ORDER_WORD_STORE);
+	return __atomic_compare_exchange_n(p, &old, new_, false, CT_ORDER_WORD_PUBLISH,
+	                                   __ATOMIC_RELAXED);
 }
 
 /* Acquire-release CAS of a word; acquire on failure. */
@@ -228,11 +229,11 @@ static inline void ct_init_word(uintptr_t *p, uintptr_t v)
 	ck_pr_store_ptr((void **)p, (void *)v);
 }
 
-static inline void ct_store_word(uintptr_t *p, uintptr_t v)
+static inline bool ct_publish_word(uintptr_t *p, uintptr_t old, uintptr_t new_)
 {
 	/* The leaf's fields are visible before the pointer to it. */
 	ck_pr_fence_release();
-	ck_pr_store_ptr((void **)p, (void *)v);
+	return ck_pr_cas_ptr(p, (void *)old, (void *)new_);
 }
 
 static inline bool ct_cas_word(uintptr_t *p, uintptr_t old, uintptr_t new_)

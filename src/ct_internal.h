@@ -82,8 +82,9 @@
 
 /*
  * A table has 2^CT_SHORTCUT_SHIFT shortcuts, one word each, indexed by block
- * number modulo their number: 4096 cover a dense 1 GiB region in 32 KiB
- * (design.md, "Shortcuts").  0 builds a table without them.
+ * number modulo their number: 4096 cover a dense 1 GiB region (4 KiB
+ * pages) in 32 KiB (design.md, "Shortcuts").  0 builds a table without
+ * them.
  */
 #ifndef CT_SHORTCUT_SHIFT
 #define CT_SHORTCUT_SHIFT 12

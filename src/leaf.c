@@ -289,14 +289,29 @@ static uintptr_t *ct_shortcut_of(struct ct_table *t, uintptr_t key)
 }
 
 /*
- * Point the shortcut of @l's block at @l, just linked at level 0; it may
- * replace a leaf of another block, or a dead one of the same block.
- * Section: required.
+ * Point the shortcut of @l's block at @l, just linked at level 0, unless it
+ * points at a live leaf of the same block: then @l is already dead (S), and
+ * a late linker must not hide the newer leaf.  It may replace a leaf of
+ * another block, or a dead one.  Section: required.
  */
 void ct_shortcut_set(struct cowtable_ctx *ctx, struct ct_leaf *l)
 {
-	if (ctx->table->shortcut != NULL)
-		ct_store_word(ct_shortcut_of(ctx->table, l->key), (uintptr_t)l);
+	struct ct_leaf *old;
+	uintptr_t *w;
+
+	if (ctx->table->shortcut == NULL)
+		return;
+	w = ct_shortcut_of(ctx->table, l->key);
+	old = (struct ct_leaf *)ct_load_word(w);
+	/* A leaf read from a shortcut stays allocated in our section (K). */
+	if (old != NULL && old->key == l->key && ct_load_u32(&old->holds) != 0)
+		return;
+	/*
+	 * Publishes @l to single-page operations (K).  Fails when another link
+	 * or a retire changed the shortcut meanwhile: that write is at least as
+	 * recent as ours, so leave it.
+	 */
+	ct_publish_word(w, (uintptr_t)old, (uintptr_t)l);
 }
 
 /*

@@ -35,6 +35,7 @@ _Static_assert(sizeof(struct ct_table) <= sizeof(struct cowtable),
 _Static_assert(_Alignof(struct ct_table) <= _Alignof(struct cowtable),
                "struct cowtable is under-aligned for struct ct_table");
 _Static_assert(COWTABLE_REFS_MAX == CT_REFS_MASK, "a slot's count has 24 bits");
+_Static_assert(CT_SHORTCUT_SHIFT >= 0 && CT_SHORTCUT_SHIFT <= 24, "CT_SHORTCUT_SHIFT: 0 to 24");
 _Static_assert(COWTABLE_FRAME_MAX == ~0ull >> CT_REFS_BITS, "a slot's frame has 40 bits");
 
 #define CT_CTX_ALIGN _Alignof(struct cowtable_ctx)
