@@ -125,7 +125,7 @@ struct cowtable_ctx;
  * @allocator: where memory comes from; copied, so it may live on the stack.
  *             NULL means the C library's malloc/free (hosted builds only).
  *
- * Context: any; calls the allocator twice: the list's head, and 32 KiB of
+ * Context: any; calls the allocator twice: the list's head, and 64 KiB of
  * shortcuts from blocks to leaves.  Nothing else may touch @table until
  * this returns 0.
  *

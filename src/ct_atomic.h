@@ -95,6 +95,12 @@ static inline void ct_init_word(uintptr_t *p, uintptr_t v)
 	__atomic_store_n(p, v, __ATOMIC_RELAXED);
 }
 
+/* Relaxed store of a hint others may read (a shortcut's key). */
+static inline void ct_store_hint(uintptr_t *p, uintptr_t v)
+{
+	__atomic_store_n(p, v, __ATOMIC_RELAXED);
+}
+
 /* Release CAS of a word others read (a shortcut); relaxed on failure. */
 static inline bool ct_publish_word(uintptr_t *p, uintptr_t old, uintptr_t new_)
 {
@@ -225,6 +231,11 @@ static inline uintptr_t ct_load_word(const uintptr_t *p)
 }
 
 static inline void ct_init_word(uintptr_t *p, uintptr_t v)
+{
+	ck_pr_store_ptr((void **)p, (void *)v);
+}
+
+static inline void ct_store_hint(uintptr_t *p, uintptr_t v)
 {
 	ck_pr_store_ptr((void **)p, (void *)v);
 }

@@ -81,10 +81,9 @@
 #define CT_BLOCK_SIZE  ((uintptr_t)1 << CT_BLOCK_SHIFT)
 
 /*
- * A table has 2^CT_SHORTCUT_SHIFT shortcuts, one word each, indexed by block
- * number modulo their number: 4096 cover a dense 1 GiB region (4 KiB
- * pages) in 32 KiB (design.md, "Shortcuts").  0 builds a table without
- * them.
+ * A table has 2^CT_SHORTCUT_SHIFT shortcuts, indexed by block number modulo
+ * their number: 4096 cover a dense 1 GiB region (4 KiB pages) in 64 KiB
+ * (design.md, "Shortcuts").  0 builds a table without them.
  */
 #ifndef CT_SHORTCUT_SHIFT
 #define CT_SHORTCUT_SHIFT 12
@@ -173,13 +172,24 @@ static inline struct ct_leaf *ct_ptr(uintptr_t word)
 	return (struct ct_leaf *)(word & ~CT_FROZEN);
 }
 
+/*
+ * A shortcut: a leaf linked for a block (K), and the key of the block its
+ * linker wrote beside it, so that a lookup of another block can tell it
+ * without touching the leaf.  The key is only a filter: it may lag the
+ * leaf, whose own key decides.
+ */
+struct ct_shortcut {
+	uintptr_t key;
+	uintptr_t leaf;
+};
+
 /* The table behind struct cowtable's private words. */
 struct ct_table {
 	struct cowtable_allocator alloc;
-	struct ct_leaf *head; /* sentinel, CT_MAX_LEVEL tall, key never compared */
-	uint32_t level;       /* levels in use, only grows; searches start there */
-	uintptr_t *shortcut;  /* CT_SHORTCUTS leaf pointers by block (K); NULL if none */
-	void *contexts;       /* struct cowtable_ctx list, push only */
+	struct ct_leaf *head;         /* sentinel, CT_MAX_LEVEL tall, key never compared */
+	uint32_t level;               /* levels in use, only grows; searches start there */
+	struct ct_shortcut *shortcut; /* CT_SHORTCUTS of them, by block (K); NULL if none */
+	void *contexts;               /* struct cowtable_ctx list, push only */
 	ck_epoch_t epoch;
 #ifdef CT_STRESS_CHECKS
 	int64_t violations;  /* what a check below found wrong */

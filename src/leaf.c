@@ -283,7 +283,7 @@ unsigned int ct_release_slots(struct cowtable_ctx *ctx, struct ct_cursor *cur, s
 	return n;
 }
 
-static uintptr_t *ct_shortcut_of(struct ct_table *t, uintptr_t key)
+static struct ct_shortcut *ct_shortcut_of(struct ct_table *t, uintptr_t key)
 {
 	return &t->shortcut[(key >> CT_BLOCK_SHIFT) & (CT_SHORTCUTS - 1)];
 }
@@ -296,22 +296,25 @@ static uintptr_t *ct_shortcut_of(struct ct_table *t, uintptr_t key)
  */
 void ct_shortcut_set(struct cowtable_ctx *ctx, struct ct_leaf *l)
 {
+	struct ct_shortcut *sc;
 	struct ct_leaf *old;
-	uintptr_t *w;
 
 	if (ctx->table->shortcut == NULL)
 		return;
-	w = ct_shortcut_of(ctx->table, l->key);
-	old = (struct ct_leaf *)ct_load_word(w);
+	sc = ct_shortcut_of(ctx->table, l->key);
+	old = (struct ct_leaf *)ct_load_word(&sc->leaf);
 	/* A leaf read from a shortcut stays allocated in our section (K). */
-	if (old != NULL && old->key == l->key && ct_load_u32(&old->holds) != 0)
+	if (old != NULL && ct_load_word(&sc->key) == l->key && old->key == l->key &&
+	    ct_load_u32(&old->holds) != 0)
 		return;
+	ct_store_hint(&sc->key, l->key);
 	/*
 	 * Publishes @l to single-page operations (K).  Fails when another link
 	 * or a retire changed the shortcut meanwhile: that write is at least as
-	 * recent as ours, so leave it.
+	 * recent as ours, so leave it (the key beside it may then be ours: a
+	 * lookup that trusts it reads the leaf's own key).
 	 */
-	ct_publish_word(w, (uintptr_t)old, (uintptr_t)l);
+	ct_publish_word(&sc->leaf, (uintptr_t)old, (uintptr_t)l);
 }
 
 /*
@@ -325,7 +328,7 @@ void ct_shortcut_clear(struct cowtable_ctx *ctx, struct ct_leaf *l)
 
 	if (ctx->table->shortcut == NULL)
 		return;
-	w = ct_shortcut_of(ctx->table, l->key);
+	w = &ct_shortcut_of(ctx->table, l->key)->leaf;
 	/*
 	 * Unlinks @l from the shortcuts.  Fails when a link of another leaf
 	 * replaced it meanwhile: then no shortcut points at @l either.
@@ -342,11 +345,16 @@ void ct_shortcut_clear(struct cowtable_ctx *ctx, struct ct_leaf *l)
  */
 static struct ct_leaf *ct_shortcut_get(struct cowtable_ctx *ctx, uintptr_t key)
 {
+	struct ct_shortcut *sc;
 	struct ct_leaf *l;
 
 	if (ctx->table->shortcut == NULL)
 		return NULL;
-	l = (struct ct_leaf *)ct_load_word(ct_shortcut_of(ctx->table, key));
+	sc = ct_shortcut_of(ctx->table, key);
+	/* Another block's shortcut costs no access to its leaf. */
+	if (ct_load_word(&sc->key) != key)
+		return NULL;
+	l = (struct ct_leaf *)ct_load_word(&sc->leaf);
 	if (l == NULL)
 		return NULL;
 	CT_CHECK(ctx, l);

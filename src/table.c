@@ -88,7 +88,7 @@ int cowtable_init(struct cowtable *table, const struct cowtable_allocator *alloc
 {
 	struct ct_table *t;
 	struct ct_leaf *head;
-	uintptr_t *shortcut;
+	struct ct_shortcut *shortcut;
 	char *raw;
 	unsigned int i;
 
@@ -109,13 +109,15 @@ int cowtable_init(struct cowtable *table, const struct cowtable_allocator *alloc
 		return COWTABLE_ENOMEM;
 	shortcut = NULL;
 	if (CT_SHORTCUTS > 0) {
-		shortcut = allocator->alloc(CT_SHORTCUTS * sizeof(uintptr_t), allocator->arg);
+		shortcut = allocator->alloc(CT_SHORTCUTS * sizeof(*shortcut), allocator->arg);
 		if (shortcut == NULL) {
 			allocator->free(raw, ct_head_size(), allocator->arg);
 			return COWTABLE_ENOMEM;
 		}
-		for (i = 0; i < CT_SHORTCUTS; i++)
-			ct_init_word(&shortcut[i], 0);
+		for (i = 0; i < CT_SHORTCUTS; i++) {
+			ct_init_word(&shortcut[i].key, 0);
+			ct_init_word(&shortcut[i].leaf, 0);
+		}
 	}
 	head = (struct ct_leaf *)(void *)(raw + CT_MAX_LEVEL * sizeof(uintptr_t));
 	for (i = 0; i < CT_MAX_LEVEL; i++)
@@ -172,7 +174,7 @@ void cowtable_fini(struct cowtable *table)
 	}
 	t->alloc.free((uintptr_t *)(void *)t->head - CT_MAX_LEVEL, ct_head_size(), t->alloc.arg);
 	if (t->shortcut != NULL)
-		t->alloc.free(t->shortcut, CT_SHORTCUTS * sizeof(uintptr_t), t->alloc.arg);
+		t->alloc.free(t->shortcut, CT_SHORTCUTS * sizeof(*t->shortcut), t->alloc.arg);
 	memset(table, 0, sizeof(*table));
 }
 

@@ -802,7 +802,7 @@ static void check_structure(const char *when)
 	      cowtable_count(&table));
 	/* Shortcuts (K): quiescent, a leaf still stamped live is a linked one. */
 	for (k = 0; t->shortcut != NULL && k < CT_SHORTCUTS; k++) {
-		l = (struct ct_leaf *)t->shortcut[k];
+		l = (struct ct_leaf *)t->shortcut[k].leaf;
 		if (l == NULL)
 			continue;
 		CHECK(l->stamp == CT_STAMP_LIVE &&

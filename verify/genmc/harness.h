@@ -230,7 +230,7 @@ static void gm_check_shortcuts(void)
 	unsigned int i;
 
 	for (i = 0; t->shortcut != NULL && i < CT_SHORTCUTS; i++) {
-		l = (struct ct_leaf *)ct_load_word(&t->shortcut[i]);
+		l = (struct ct_leaf *)ct_load_word(&t->shortcut[i].leaf);
 		if (l == NULL)
 			continue;
 		for (m = ct_ptr(ct_load_word(ct_next(t->head, 0))); m != l;
