@@ -27,6 +27,14 @@
  *             inside a section, no emptied leaf can be freed, by anyone.
  *   may sleep no function of this header sleeps, takes a lock or calls the
  *             allocator except where it says so; cowtable_barrier() spins.
+ *   reclamation
+ *             a context frees the leaves it emptied itself, in its own calls,
+ *             once no section that could still read them runs: every 16
+ *             leaves it retires, every 64 marks and releases while any are
+ *             pending, and in cowtable_reclaim(), cowtable_barrier(),
+ *             cowtable_ctx_put() and cowtable_fini().  Those are the calls
+ *             that may call the allocator's free (docs/design.md,
+ *             "Reclamation").
  *
  * Error codes are negative Linux errno values, so a kernel can return them
  * as they are.
@@ -171,9 +179,10 @@ struct cowtable_ctx *cowtable_ctx_get(struct cowtable *table);
  * cowtable_ctx_put() - give a context back to its table.
  * @ctx: a context taken with cowtable_ctx_get(), outside any operation.
  *
- * Leaves the context retired and that are still waiting for their grace
- * period stay with it; the next user of the context, or cowtable_fini(),
- * frees them.  Everything the thread did through @ctx happens before the
+ * Polls reclamation once (as cowtable_reclaim()).  Leaves the context
+ * retired that are still waiting for their grace period stay with it: the
+ * next user of the context frees them in its own calls, or cowtable_fini()
+ * does.  Everything the thread did through @ctx happens before the
  * next cowtable_ctx_get() that returns the same context (release, then
  * acquire, on the context's claim word).
  *
@@ -194,8 +203,10 @@ void cowtable_ctx_put(struct cowtable_ctx *ctx);
  * moment is never brought back: the mark then creates a fresh entry.
  *
  * Context: inside no other cowtable call on @ctx; one epoch section; may call
- * the allocator when the page's block of 64 pages has no leaf yet (a
- * per-context cache serves most); lock-free.
+ * the allocator's alloc when the page's block of 64 pages has no leaf yet (a
+ * per-context cache serves most), and its free, after the section, for a
+ * leaf it built but did not need and for reclamation (see "reclamation"
+ * above); lock-free.
  * Ordering: a mark that returns a count >= 2 happens before any release that
  * observes the reference it added (acquire-release on the page's word).
  *
@@ -223,7 +234,8 @@ COWTABLE_MUST_CHECK int cowtable_mark(struct cowtable_ctx *ctx, uintptr_t vaddr,
  * the page, or was handed a reference) never gets COWTABLE_NOT_COW.
  *
  * Context: inside no other cowtable call on @ctx; one epoch section; never
- * calls the allocator's alloc; lock-free.
+ * calls the allocator's alloc; may call its free, after the section, for
+ * reclamation (see "reclamation" above); lock-free.
  * Ordering: like kref_put(): the caller's earlier accesses to the frame
  * happen before its decrement, and the caller that gets LAST observes every
  * other sharer's accesses made before their releases.
@@ -286,13 +298,15 @@ size_t cowtable_count(const struct cowtable *table);
  * cowtable_reclaim() - free what @ctx retired, as far as grace periods allow.
  * @ctx: the calling thread's context.
  *
- * Seals the context's open batch of retired leaves, lets ck_epoch advance
- * the global epoch if every context inside a section has seen the current
- * one, and frees every batch whose grace period has passed (docs/design.md,
+ * Lets ck_epoch advance the global epoch if every context inside a section
+ * has seen the current one, frees every batch of retired leaves whose grace
+ * period has passed (three epoch advances after its seal, or no section
+ * running), then seals the context's open batch (docs/design.md,
  * "Reclamation", states the bound).  mark and release do this on their own
- * every few dozen removed leaves, so memory stays bounded without it; call
- * it where a kernel has idle time (a timer, return to user) to keep the
- * retired backlog short.
+ * every 16 leaves they retire and every 64 calls while leaves are pending,
+ * so a context's backlog is freed by its own later calls without this; a
+ * context that makes no more calls keeps it.  Call it where a kernel has
+ * idle time (a timer, return to user) to keep the backlog short.
  *
  * Context: outside any cowtable call on @ctx; never blocks; may call the
  * allocator's free.
@@ -303,8 +317,11 @@ void cowtable_reclaim(struct cowtable_ctx *ctx);
  * cowtable_barrier() - wait until everything @ctx retired is freed.
  * @ctx: the calling thread's context.
  *
- * Waits for a full grace period (every context that is inside a section
- * leaves it), then frees every leaf @ctx retired before the call.
+ * Seals what @ctx retired and waits, letting the global epoch advance,
+ * until each of its batches is three epoch advances past its seal (or no
+ * section runs at all), then frees them: every leaf @ctx retired before the
+ * call is freed when it returns, and no section that could still read one
+ * of them runs, on any CPU, whatever its memory ordering.
  *
  * Context: outside any cowtable call on @ctx; spins (never sleeps) while
  * another context is inside a section; must not be called by a thread that
@@ -340,7 +357,8 @@ void cowtable_barrier(struct cowtable_ctx *ctx);
  * stay marked (undo them with cowtable_release_range()), the page that failed
  * and those after it are unchanged.
  *
- * Context: as cowtable_mark(); may call the allocator once per new leaf.
+ * Context: as cowtable_mark(); may call the allocator's alloc once per new
+ * leaf, and its free between sections (reclamation).
  *
  * Return: 0; or the first error of cowtable_mark() (COWTABLE_EEXIST,
  * COWTABLE_EOVERFLOW, COWTABLE_ENOMEM); COWTABLE_EINVAL, with nothing done,
@@ -379,7 +397,7 @@ typedef void cowtable_last_fn(uintptr_t vaddr, cowtable_frame_t frame, void *arg
  * functions, with this context too.
  *
  * Context: as cowtable_release(), one section per few leaves; never calls the
- * allocator's alloc.
+ * allocator's alloc; may call its free between sections (reclamation).
  *
  * Return: the number of pages it released (SHARED or LAST); 0 if @end <=
  * @start or @ctx is NULL.
@@ -414,8 +432,8 @@ typedef bool cowtable_visit_fn(uintptr_t vaddr, cowtable_frame_t frame, uint32_t
  * into the table, and runs outside any epoch section: it may block or call
  * cowtable functions, with this context too.
  *
- * Context: as cowtable_lookup(), one section per few leaves, plus whatever
- * @visit does.
+ * Context: as cowtable_lookup(), one section per few leaves (never calls the
+ * allocator), plus whatever @visit does.
  *
  * Return: the number of pages visited (including the one whose visit
  * returned false); 0 if @end <= @start, @visit is NULL or @ctx is NULL.

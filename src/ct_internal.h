@@ -206,6 +206,7 @@ struct ct_table {
  */
 #define CT_BATCH_LEAVES   16
 #define CT_SEALED_BATCHES 8
+#define CT_POLL_CALLS     64 /* a context with leaves pending polls every 64 calls */
 #ifndef CT_CACHE_LEAVES
 #define CT_CACHE_LEAVES 128 /* freed leaves a context keeps for reuse; 0 in model checking */
 #endif
@@ -229,8 +230,15 @@ struct cowtable_ctx {
 	struct ct_batch sealed[CT_SEALED_BATCHES]; /* [0, nsealed), oldest first */
 	uint32_t nsealed;
 	uint32_t reclaim_at; /* open.n at which the next seal is attempted */
+	uint32_t poll_in;    /* calls to the next poll while leaves are pending */
 	uint32_t cache_n;
 	struct ct_leaf *cache[CT_MAX_LEVEL]; /* free leaves by height - 1 */
+#ifdef CT_STRESS_CHECKS
+	uint32_t entered; /* the epoch the current section began in, as ck_epoch_begin() read it */
+#endif
+#ifdef CT_INJECT_DELAYS
+	uint32_t late_epoch_armed; /* CT_LATE_EPOCH may still act in this section */
+#endif
 };
 
 /*
@@ -271,6 +279,22 @@ void ct_inject_delay(struct cowtable_ctx *ctx);
 #define CT_DELAY(ctx) ct_inject_delay(ctx)
 #else
 #define CT_DELAY(ctx) ((void)(ctx))
+#endif
+
+/*
+ * CT_LATE_EPOCH(ctx) follows a section's loads of a leaf pointer, before
+ * the leaf is read.  ck_epoch_begin() does not order a section's loads after
+ * its load of the global epoch, so on arm64, POWER and RISC-V the first
+ * such load may be satisfied before the epoch is read (design.md, "Why
+ * e + 3").  An x86 build with CT_INJECT_DELAYS plays that out: once per
+ * section, now and then, it waits, then records the global epoch as it is
+ * now, as if the epoch load had only just been satisfied.
+ */
+#ifdef CT_INJECT_DELAYS
+void ct_inject_late_epoch(struct cowtable_ctx *ctx);
+#define CT_LATE_EPOCH(ctx) ct_inject_late_epoch(ctx)
+#else
+#define CT_LATE_EPOCH(ctx) ((void)(ctx))
 #endif
 
 /*

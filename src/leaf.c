@@ -292,7 +292,9 @@ static struct ct_shortcut *ct_shortcut_of(struct ct_table *t, uintptr_t key)
  * Point the shortcut of @l's block at @l, just linked at level 0, unless it
  * points at a live leaf of the same block: then @l is already dead (S), and
  * a late linker must not hide the newer leaf.  It may replace a leaf of
- * another block, or a dead one.  Section: required.
+ * another block, or a dead one.  The decision reads the old leaf itself,
+ * never the key beside it, which another block's linker may have changed
+ * since the pointer was read.  Section: required.
  */
 void ct_shortcut_set(struct cowtable_ctx *ctx, struct ct_leaf *l)
 {
@@ -303,9 +305,12 @@ void ct_shortcut_set(struct cowtable_ctx *ctx, struct ct_leaf *l)
 		return;
 	sc = ct_shortcut_of(ctx->table, l->key);
 	old = (struct ct_leaf *)ct_load_word(&sc->leaf);
-	/* A leaf read from a shortcut stays allocated in our section (K). */
-	if (old != NULL && ct_load_word(&sc->key) == l->key && old->key == l->key &&
-	    ct_load_u32(&old->holds) != 0)
+	/*
+	 * A leaf read from a shortcut stays allocated in our section (K); its
+	 * key never changes while allocated, and a dead leaf stays dead (H), so
+	 * what is decided here still holds when the CAS below succeeds.
+	 */
+	if (old != NULL && old->key == l->key && ct_load_u32(&old->holds) != 0)
 		return;
 	ct_store_hint(&sc->key, l->key);
 	/*
@@ -357,6 +362,7 @@ static struct ct_leaf *ct_shortcut_get(struct cowtable_ctx *ctx, uintptr_t key)
 	l = (struct ct_leaf *)ct_load_word(&sc->leaf);
 	if (l == NULL)
 		return NULL;
+	CT_LATE_EPOCH(ctx);
 	CT_CHECK(ctx, l);
 	return l->key == key ? l : NULL;
 }

@@ -67,6 +67,7 @@ retry:
 			curr = ct_ptr(ct_load_next(pred, (unsigned int)i));
 		}
 		while (curr != NULL) {
+			CT_LATE_EPOCH(ctx);
 			CT_CHECK(ctx, curr);
 			succ = ct_load_next(curr, (unsigned int)i);
 			if (succ & CT_FROZEN) {
@@ -114,6 +115,7 @@ struct ct_leaf *ct_descend(struct cowtable_ctx *ctx, uintptr_t key)
 	for (i = (int)ct_load_u32(&t->level) - 1; i >= 0; i--) {
 		curr = ct_ptr(ct_load_next(pred, (unsigned int)i));
 		while (curr != NULL) {
+			CT_LATE_EPOCH(ctx);
 			CT_CHECK(ctx, curr);
 			succ = ct_load_next(curr, (unsigned int)i);
 			if (succ & CT_FROZEN) {

@@ -77,6 +77,23 @@ void ct_inject_delay(struct cowtable_ctx *ctx)
 	for (spins = (unsigned int)(x >> 56); spins != 0; spins--)
 		ct_relax();
 }
+
+void ct_inject_late_epoch(struct cowtable_ctx *ctx)
+{
+	uint64_t x;
+	unsigned int spins;
+
+	if (!ctx->late_epoch_armed)
+		return;
+	ctx->late_epoch_armed = 0;
+	x = ct_next_rand(ctx);
+	/* One section in four, after up to 4095 pause instructions. */
+	if ((x & 3) != 0)
+		return;
+	for (spins = (unsigned int)(x >> 52); spins != 0; spins--)
+		ct_relax();
+	ct_store_u32(&ctx->record.epoch, ck_epoch_value(&ctx->table->epoch));
+}
 #endif
 
 void ct_count_add(struct cowtable_ctx *ctx, int64_t delta)
@@ -205,6 +222,7 @@ static void ct_ctx_init(struct cowtable_ctx *ctx, struct ct_table *t, void *raw)
 	}
 	ctx->nsealed = 0;
 	ctx->reclaim_at = CT_BATCH_LEAVES;
+	ctx->poll_in = CT_POLL_CALLS;
 	ctx->cache_n = 0;
 	for (i = 0; i < CT_MAX_LEVEL; i++)
 		ctx->cache[i] = NULL;
@@ -240,8 +258,13 @@ struct cowtable_ctx *cowtable_ctx_get(struct cowtable *table)
 void cowtable_ctx_put(struct cowtable_ctx *ctx)
 {
 	cowtable_reclaim(ctx);
+#ifndef CT_BROKEN_CTX_PUT_RELAXED
 	/* Everything done through ctx happens before the next claim of it. */
 	ct_store_u32(&ctx->in_use, 0);
+#else
+	/* Broken control (verify/genmc, ctx_reuse): a relaxed store hands nothing over. */
+	ct_init_u32(&ctx->in_use, 0);
+#endif
 }
 
 size_t cowtable_count(const struct cowtable *table)

@@ -319,17 +319,20 @@ impl<'t, A: Allocator> Context<'t, A> {
 
     /// Frees what this context retired, as far as grace periods allow.
     ///
-    /// Marks and releases do this on their own every few dozen removals, so
-    /// memory stays bounded without it; call it where a kernel has idle
-    /// time to keep the backlog short.  Never blocks.
+    /// Marks and releases do this on their own every 16 leaves they retire
+    /// and every 64 calls while leaves are pending, so the backlog is freed
+    /// by this context's later calls without it; a context that makes no
+    /// more calls keeps it.  Call it where a kernel has idle time to keep
+    /// the backlog short.  Never blocks.
     pub fn reclaim(&mut self) {
         // SAFETY: `&mut self`: no call on this context is running (no
         // closure of ours can hold `&mut`), as the contract requires.
         unsafe { ffi::cowtable_reclaim(self.raw.as_ptr()) }
     }
 
-    /// Waits for a full grace period, then frees everything this context
-    /// retired.
+    /// Waits until no section that could still read a leaf this context
+    /// retired runs (three epoch advances past each batch's seal), then
+    /// frees everything it retired.
     ///
     /// Spins (never sleeps) while another context of the table is inside an
     /// operation.  Calling it from a closure that another context's range

@@ -121,7 +121,8 @@ extern "C" {
     pub fn cowtable_count(table: *const cowtable) -> usize;
     /// Frees what the context retired, as far as grace periods allow.
     pub fn cowtable_reclaim(ctx: *mut cowtable_ctx);
-    /// Waits for a grace period, then frees what the context retired.
+    /// Waits until every batch the context retired is three epoch advances
+    /// old (or no section runs), then frees them all.
     pub fn cowtable_barrier(ctx: *mut cowtable_ctx);
     /// `cowtable_mark` for `npages` consecutive pages.
     pub fn cowtable_mark_range(
