@@ -7,7 +7,10 @@
 //   cowbench [--long] [Google Benchmark flags, e.g. --benchmark_out=x.json]
 //
 // The default set is the headline (a few minutes); --long adds every size,
-// mix and thread count.
+// mix and thread count.  Unless the flags say otherwise, every benchmark runs
+// three times, interleaved with the others in random order, and the table
+// gives the median with the spread of the three beside it: one slow moment
+// of a shared machine then moves one repetition, not a whole row.
 #include <benchmark/benchmark.h>
 #include <fcntl.h>
 #include <malloc.h>
@@ -18,10 +21,13 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "latency.hpp"
@@ -77,7 +83,40 @@ size_t flat_capacity(size_t populate)
 	return (size_t(1) << 30) / kPage + 2 * populate + 16;
 }
 
-template <class T> void setup_pages(size_t capacity, size_t populate)
+// Google Benchmark calls a benchmark's Setup before every batch it times, up
+// to ten times while it sizes the first repetition's batch.  A benchmark that
+// leaves its table as it found it (lookups; a release and the mark that undoes
+// it) keeps the table between those batches instead of building it again,
+// which for a peer that inserts page by page takes seconds.  One table is kept
+// at a time: any other benchmark's setup frees it.
+struct Kept {
+	const void *tag = nullptr; // which benchmark's table
+	void (*drop)() = nullptr;
+};
+Kept g_kept;
+
+void forget_kept()
+{
+	if (g_kept.drop)
+		g_kept.drop();
+	g_kept = Kept{};
+}
+
+// A tag per peer, size and workload: only the same benchmark reuses a table.
+template <class T, size_t N, int Workload> char kept_tag;
+
+// True if the benchmark's table is still there; otherwise frees the kept one
+// and makes this benchmark's the kept table once the caller has built it.
+template <class T, size_t N, int Workload> bool reuse_kept()
+{
+	if (g_kept.tag == &kept_tag<T, N, Workload> && Shared<T>::table)
+		return true;
+	forget_kept();
+	g_kept = {&kept_tag<T, N, Workload>, [] { Shared<T>::table.reset(); }};
+	return false;
+}
+
+template <class T> void build_pages(size_t capacity, size_t populate)
 {
 	if constexpr (std::is_same_v<T, FlatArray>)
 		capacity = flat_capacity(populate) + 4 * 65536;
@@ -86,6 +125,24 @@ template <class T> void setup_pages(size_t capacity, size_t populate)
 	for (size_t i = 0; i < populate; i++)
 		Shared<T>::table->mark(c, key_at<T>(i), i);
 	Shared<T>::populated = populate;
+}
+
+template <class T> void setup_pages(size_t capacity, size_t populate)
+{
+	forget_kept();
+	build_pages<T>(capacity, populate);
+}
+
+// setup_pages(n, n) for a benchmark that leaves the table as it found it.
+template <class T, size_t N, int Workload> void setup_kept(const benchmark::State &)
+{
+	if (!reuse_kept<T, N, Workload>())
+		build_pages<T>(N, N);
+}
+
+// Teardown of a benchmark with a kept table: nothing (the next setup decides).
+void keep(const benchmark::State &)
+{
 }
 
 // ------------------------------------------------------------ fork storm
@@ -267,7 +324,8 @@ class ForkWorker
 		if (pid_ <= 0 || write(to_, &go, 1) != 1)
 			return UINT64_MAX;
 		for (size_t got = 0; got < sizeof(ns);) {
-			ssize_t r = read(from_, reinterpret_cast<char *>(&ns) + got, sizeof(ns) - got);
+			ssize_t r =
+			        read(from_, reinterpret_cast<char *>(&ns) + got, sizeof(ns) - got);
 			if (r <= 0)
 				return UINT64_MAX;
 			got += size_t(r);
@@ -291,25 +349,41 @@ void linux_fork(benchmark::State &st, size_t pages, unsigned percent)
 	st.SetItemsProcessed(int64_t(st.iterations() * pages));
 }
 
-// ------------------------------------------------------- dense lookups
-// The lookup of a COW fault after a big fork: a random page of a 1 GiB region
-// (262144 pages) marked by one range operation.
-constexpr size_t kDensePages = 262144;
+// ------------------------------------------------------- dense regions
+// The COW fault after a big fork: a region of `Pages` pages (256 MiB to
+// 64 GiB) marked by range operations, one per GiB as a fork's copy walks it,
+// then single-page operations on random pages of it.  The series of sizes
+// shows where each structure falls off: out of the caches, and for cowtable
+// out of its 4096 shortcuts, which cover 1 GiB.
+constexpr size_t kDensePages = 262144; // 1 GiB
 
-template <class T> void setup_dense(const benchmark::State &)
+enum DenseWork { DENSE_LOOKUP = 100, DENSE_FAULT }; // apart from Micro's values
+
+template <class T> void build_dense(size_t pages)
 {
-	Shared<T>::table.reset(new T(kDensePages));
-	typename T::Ctx c(*Shared<T>::table);
-	std::vector<cowtable_frame_t> frames(kDensePages);
-	for (size_t i = 0; i < kDensePages; i++)
-		frames[i] = i;
-	if (Shared<T>::table->mark_range(c, 0, kDensePages, frames.data()) != 0)
-		Shared<T>::populated = 0; // the benchmark reports the adapter as wrong
-	else
-		Shared<T>::populated = kDensePages;
+	Shared<T>::table.reset(new T(pages));
+	T &t = *Shared<T>::table;
+	typename T::Ctx c(t);
+	std::vector<cowtable_frame_t> frames(std::min(pages, kDensePages));
+	bool bad = false;
+	for (size_t s = 0; s < pages; s += frames.size()) {
+		size_t n = std::min(frames.size(), pages - s);
+		for (size_t i = 0; i < n; i++)
+			frames[i] = s + i;
+		bad |= t.mark_range(c, uintptr_t(s) * kPage, n, frames.data()) != 0;
+	}
+	Shared<T>::populated = bad ? 0 : pages; // 0: the benchmark reports the adapter
 }
 
-template <class T> void is_cow_dense(benchmark::State &st)
+// Both workloads leave the region as they found it (every count back at 2).
+template <class T, size_t Pages, int Work> void setup_dense(const benchmark::State &)
+{
+	if (!reuse_kept<T, Pages, Work>())
+		build_dense<T>(Pages);
+}
+
+// The lookup of a COW fault: is the page shared, and with which frame.
+template <class T, size_t Pages> void is_cow_dense(benchmark::State &st)
 {
 	T &t = *Shared<T>::table;
 	typename T::Ctx c(t);
@@ -318,11 +392,34 @@ template <class T> void is_cow_dense(benchmark::State &st)
 	uint32_t refs;
 
 	for (auto _ : st) {
-		size_t i = next_rand(rng) % kDensePages;
+		size_t i = next_rand(rng) % Pages;
 		if (!t.lookup(c, uintptr_t(i) * kPage, &f, &refs) || f != i || refs != 2)
 			bad++;
 	}
-	if (bad || Shared<T>::populated != kDensePages)
+	if (bad || Shared<T>::populated != Pages)
+		st.SkipWithError("unexpected results: the adapter is wrong");
+	st.SetItemsProcessed(int64_t(st.iterations()));
+}
+
+// The COW fault of a page that another process still shares: the writer
+// drops its share (SHARED), then the page is marked back, so that the next
+// fault on it finds it shared again.  ns per pair.
+template <class T, size_t Pages> void cow_fault_dense(benchmark::State &st)
+{
+	T &t = *Shared<T>::table;
+	typename T::Ctx c(t);
+	uint64_t rng = 0x9e3779b97f4a7c15ull * (st.thread_index() + 5), bad = 0;
+	cowtable_frame_t f;
+
+	for (auto _ : st) {
+		size_t i = next_rand(rng) % Pages;
+		uintptr_t va = uintptr_t(i) * kPage;
+		if (t.release(c, va, &f) != COWTABLE_SHARED || f != i)
+			bad++;
+		if (t.mark(c, va, i) != 2)
+			bad++;
+	}
+	if (bad || Shared<T>::populated != Pages)
 		st.SkipWithError("unexpected results: the adapter is wrong");
 	st.SetItemsProcessed(int64_t(st.iterations()));
 }
@@ -416,6 +513,8 @@ size_t held_bytes()
 
 template <class T> void memory(benchmark::State &st, size_t n, size_t stride, bool ranged)
 {
+	// No other table alive: libcds's collectors are one per process.
+	forget_kept();
 	double per_page = 0;
 	std::vector<cowtable_frame_t> frames(ranged ? n : 0);
 	for (size_t i = 0; i < frames.size(); i++)
@@ -438,128 +537,380 @@ template <class T> void memory(benchmark::State &st, size_t n, size_t stride, bo
 	st.counters["bytes_per_page"] = per_page;
 }
 
+// What a table and one context take before any mark (the table object itself
+// included, allocated like the rest): what every process pays, tracked pages
+// or not.  The capacity hint is 1 GiB's pages, as for memory_dense_1G; only
+// flat-array and urcu-lfht use it.  Counted in a process of its own, cowbench
+// started again with glibc's per-thread malloc cache (tcache) off: mallinfo2
+// counts the chunks in that cache as in use, so a small allocation served from
+// it would not show, and one that refills it would count its neighbours.  A
+// first table is built and freed before the one counted, so that a library's
+// one-time set-up is left out.  What a library keeps in thread-local storage
+// (liburcu's reader registration, libcds's thread data) is not an allocation
+// and is not counted.
+template <class T> bool empty_table_bytes(const std::string &peer)
+{
+	if (peer != T::name)
+		return false;
+	{
+		T first(kDensePages);
+		typename T::Ctx c(first);
+	}
+	size_t before = held_bytes();
+	auto t = std::make_unique<T>(kDensePages);
+	auto c = std::make_unique<typename T::Ctx>(*t);
+	printf("%.0f\n", double(held_bytes()) - double(before));
+	return true;
+}
+
+// Runs `cowbench --empty-table=<peer>` with tcache off; its bytes, or -1.
+double spawn_empty_table(const char *peer)
+{
+	// This very binary, even if a rebuild has replaced the file since.
+	char exe[] = "/proc/self/exe";
+	std::string arg = std::string("--empty-table=") + peer;
+	char *argv[] = {exe, arg.data(), nullptr};
+	std::vector<std::string> env;
+	std::string tunables = "GLIBC_TUNABLES=glibc.malloc.tcache_count=0";
+	for (char **e = environ; *e; e++) {
+		if (strncmp(*e, "GLIBC_TUNABLES=", 15) == 0)
+			tunables = std::string(*e) + ":glibc.malloc.tcache_count=0";
+		else
+			env.push_back(*e);
+	}
+	env.push_back(tunables);
+	std::vector<char *> envp;
+	for (auto &e : env)
+		envp.push_back(e.data());
+	envp.push_back(nullptr);
+	int out[2];
+	if (pipe2(out, O_CLOEXEC) != 0)
+		return -1;
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+	pid_t pid;
+	int r = posix_spawn(&pid, exe, &fa, nullptr, argv, envp.data());
+	posix_spawn_file_actions_destroy(&fa);
+	close(out[1]);
+	std::string text;
+	char buf[256];
+	for (ssize_t got; r == 0 && (got = read(out[0], buf, sizeof(buf))) > 0;)
+		text.append(buf, size_t(got));
+	close(out[0]);
+	int status = 0;
+	if (r != 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+	    WEXITSTATUS(status) != 0 || text.empty())
+		return -1;
+	return atof(text.c_str());
+}
+
+template <class T> void memory_empty(benchmark::State &st)
+{
+	double bytes = 0;
+	for (auto _ : st)
+		bytes = spawn_empty_table(T::name);
+	if (bytes < 0)
+		st.SkipWithError("could not count: cowbench --empty-table failed");
+	st.counters["bytes"] = bytes;
+}
+
 // -------------------------------------------------------------- reporting
-struct Row {
-	std::map<std::string, double> value; // peer -> ns per item, or bytes
-	std::map<std::string, std::string> error;
+// Rows and columns in registration order, whatever order the interleaved
+// repetitions finish in.
+std::vector<std::string> g_workloads, g_peers;
+
+void add_once(std::vector<std::string> &v, const std::string &s)
+{
+	if (std::find(v.begin(), v.end(), s) == v.end())
+		v.push_back(s);
+}
+
+struct Cell {
+	std::vector<double> reps; // one value per repetition: ns, or bytes
+	std::string error;
+	std::string skipped; // why the peer does not run this workload here
 };
+
+// The median of the repetitions and their range.
+struct Stat {
+	double median = 0, lo = 0, hi = 0;
+	size_t n = 0;
+};
+
+Stat stat(std::vector<double> v)
+{
+	Stat s;
+	s.n = v.size();
+	if (v.empty())
+		return s;
+	std::sort(v.begin(), v.end());
+	size_t h = v.size() / 2;
+	s.median = v.size() % 2 ? v[h] : (v[h - 1] + v[h]) / 2;
+	s.lo = v.front();
+	s.hi = v.back();
+	return s;
+}
+
+// printf("%*s") pads bytes; "±" is two of them and one column.
+void print_cell(FILE *o, const std::string &text, int width)
+{
+	int cols = 0;
+	for (unsigned char ch : text)
+		cols += (ch & 0xc0) != 0x80;
+	fprintf(o, "%*s%s", std::max(0, width - cols), "", text.c_str());
+}
 
 class TableReporter : public benchmark::ConsoleReporter
 {
       public:
 	// Colours only on a terminal: results/bench.txt stays plain text.
-	TableReporter() : ConsoleReporter(isatty(1) ? OO_Defaults : OO_Tabular)
+	// Counters inline (not tabular), or every change of counters between
+	// interleaved benchmarks would print a new header.
+	TableReporter() : ConsoleReporter(isatty(1) ? OO_Color : OO_None)
 	{
 	}
-	std::vector<std::string> order; // workloads in run order
-	std::map<std::string, Row> rows;
-	std::vector<std::string> peers;
+	std::map<std::string, std::map<std::string, Cell>> rows; // workload -> peer -> cell
+	std::vector<std::pair<std::string, std::string>> notes;
 
+	void skip(const std::string &work, const std::string &peer, const std::string &why)
+	{
+		rows[work][peer].skipped = why;
+	}
+
+	// The console shows one line per benchmark, the median of its
+	// repetitions (every repetition goes to --benchmark_out); the table
+	// is built from the repetitions themselves.
 	void ReportRuns(const std::vector<Run> &runs) override
 	{
-		ConsoleReporter::ReportRuns(runs);
+		std::vector<Run> shown;
 		for (const Run &r : runs) {
-			std::string name = r.benchmark_name();
-			size_t bar = name.find('|');
-			if (bar == std::string::npos)
-				continue;
-			std::string work = name.substr(0, bar), rest = name.substr(bar + 1);
-			std::string peer = rest.substr(0, rest.find('/'));
-			size_t th = rest.find("threads:");
-			if (th != std::string::npos)
-				work += " x" + rest.substr(th + 8);
-			if (!rows.count(work))
-				order.push_back(work);
-			if (std::find(peers.begin(), peers.end(), peer) == peers.end())
-				peers.push_back(peer);
-			Row &row = rows[work];
-			if (r.error_occurred) {
-				row.error[peer] = r.error_message;
-				continue;
-			}
-			auto b = r.counters.find("bytes_per_page");
+			bool agg = r.run_type == Run::RT_Aggregate;
+			if (agg ? r.aggregate_name == "median"
+			        : r.repetitions <= 1 || r.error_occurred)
+				shown.push_back(r);
+			if (!agg)
+				record(r);
+		}
+		if (!shown.empty())
+			ConsoleReporter::ReportRuns(shown);
+	}
+
+	void record(const Run &r)
+	{
+		std::string name = r.benchmark_name();
+		size_t bar = name.find('|');
+		if (bar == std::string::npos)
+			return;
+		std::string work = name.substr(0, bar), rest = name.substr(bar + 1);
+		std::string peer = rest.substr(0, rest.find('/'));
+		size_t th = rest.find("threads:");
+		if (th != std::string::npos)
+			work += " x" + rest.substr(th + 8, rest.find('/', th) - th - 8);
+		add_once(g_peers, peer);
+		Cell &cell = rows[work][peer];
+		if (r.error_occurred) {
+			cell.error = r.error_message;
+			return;
+		}
+		for (const char *bytes : {"bytes_per_page", "bytes"}) {
+			auto b = r.counters.find(bytes);
 			if (b != r.counters.end()) {
-				row.value[peer] = b->second.value;
-				continue;
-			}
-			// Aggregate throughput over all threads: wall-clock ns per page/op.
-			auto it = r.counters.find("items_per_second");
-			if (it != r.counters.end() && it->second.value > 0)
-				row.value[peer] = 1e9 / it->second.value;
-			// Oversubscribed rows: latency of one operation, rows of their own.
-			for (const char *p : {"p50", "p99", "p99.9"}) {
-				auto l = r.counters.find(std::string(p) + "_ns");
-				if (l == r.counters.end())
-					continue;
-				std::string lw = work + " " + p;
-				if (!rows.count(lw))
-					order.push_back(lw);
-				rows[lw].value[peer] = l->second.value;
+				cell.reps.push_back(b->second.value);
+				return;
 			}
 		}
+		// Aggregate throughput over all threads: wall-clock ns per page/op.
+		auto it = r.counters.find("items_per_second");
+		if (it != r.counters.end() && it->second.value > 0)
+			cell.reps.push_back(1e9 / it->second.value);
+		// Oversubscribed rows: latency of one operation, rows of their own.
+		for (const char *p : {"p50", "p99", "p99.9"}) {
+			auto l = r.counters.find(std::string(p) + "_ns");
+			if (l != r.counters.end())
+				rows[work + " " + p][peer].reps.push_back(l->second.value);
+		}
+	}
+
+	// Rows by workload as registered, then threads, then percentile.
+	std::vector<std::string> order() const
+	{
+		struct Key {
+			size_t work;
+			long threads;
+			int pct;
+			std::string name;
+		};
+		std::vector<Key> keys;
+		for (auto &row : rows) {
+			const std::string &n = row.first;
+			std::string base = n.substr(0, n.find(' '));
+			auto w = std::find(g_workloads.begin(), g_workloads.end(), base);
+			size_t x = n.find(" x");
+			long threads = x == std::string::npos ? 0 : std::atol(n.c_str() + x + 2);
+			int pct = n.find(" p50") != std::string::npos     ? 1
+			          : n.find(" p99.9") != std::string::npos ? 3
+			          : n.find(" p99") != std::string::npos   ? 2
+			                                                  : 0;
+			keys.push_back({size_t(w - g_workloads.begin()), threads, pct, n});
+		}
+		std::sort(keys.begin(), keys.end(), [](const Key &a, const Key &b) {
+			return std::tie(a.work, a.threads, a.pct, a.name) <
+			       std::tie(b.work, b.threads, b.pct, b.name);
+		});
+		std::vector<std::string> out;
+		for (auto &k : keys)
+			out.push_back(k.name);
+		return out;
 	}
 
 	void Finalize() override
 	{
 		ConsoleReporter::Finalize();
 		FILE *o = stdout;
-		fprintf(o, "\nns per page (fork/zygote) or per operation; memory in bytes per "
-		           "tracked page; p50/p99/p99.9: ns of one operation (x8 rows; in the fork "
-		           "storm, a COW fault). Lower is better.\n");
+		const int width = 20;
+		size_t reps = 0;
+		for (auto &row : rows)
+			for (auto &c : row.second)
+				reps = std::max(reps, c.second.reps.size());
+		// Rows with a figure (a filter may leave some empty).
+		std::vector<std::string> order;
+		for (auto &w : this->order()) {
+			bool any = false;
+			for (auto &c : rows[w])
+				any |= !c.second.reps.empty() || !c.second.error.empty();
+			if (any)
+				order.push_back(w);
+		}
+
+		if (reps > 1)
+			fprintf(o,
+			        "\nEach figure is the median of %zu repetitions, run interleaved "
+			        "with "
+			        "the others in random order; beside it, ±: half the range of the "
+			        "repetitions, relative to the median.",
+			        reps);
+		fprintf(o, "\nns per page (fork/zygote), per operation, or per release+mark pair "
+		           "(cow_fault); memory in bytes per tracked page (memory_empty: bytes); "
+		           "p50/p99/p99.9: ns of one operation (x8 rows; in the fork storm, a COW "
+		           "fault). Lower is better.\n");
 		fprintf(o, "%-28s", "workload");
-		for (auto &p : peers)
-			fprintf(o, " %20s", p.c_str());
+		for (auto &p : g_peers)
+			fprintf(o, " %*s", width, p.c_str());
 		fprintf(o, "\n");
 		for (auto &w : order) {
-			Row &row = rows[w];
 			fprintf(o, "%-28s", w.c_str());
-			for (auto &p : peers) {
-				if (row.error.count(p))
-					fprintf(o, " %20s", "FAILED");
-				else if (row.value.count(p))
-					fprintf(o, " %20.2f", row.value[p]);
-				else
-					fprintf(o, " %20s", "n/a");
+			for (auto &p : g_peers) {
+				auto c = rows[w].find(p);
+				std::string text = "n/a";
+				if (c != rows[w].end() && !c->second.error.empty())
+					text = "FAILED";
+				else if (c != rows[w].end() && !c->second.skipped.empty())
+					text = "skipped";
+				else if (c != rows[w].end() && !c->second.reps.empty()) {
+					Stat s = stat(c->second.reps);
+					char buf[64];
+					int n = snprintf(buf, sizeof(buf), "%.2f", s.median);
+					double half =
+					        s.median > 0 ? 50 * (s.hi - s.lo) / s.median : 0;
+					if (s.n > 1)
+						snprintf(buf + n, sizeof(buf) - size_t(n),
+						         half < 10 ? " ±%.1f%%" : " ±%.0f%%", half);
+					text = buf;
+				}
+				fputc(' ', o);
+				print_cell(o, text, width);
 			}
 			fprintf(o, "\n");
 		}
-		fprintf(o, "\ncowtable's speed relative to each peer (peer cost / cowtable cost: "
-		           "above 1 cowtable is faster, below 1 it is slower).\n");
+
+		fprintf(o, "\ncowtable's speed relative to each peer (peer cost / cowtable cost, "
+		           "of the medians: above 1 cowtable is faster, below 1 it is slower).\n");
 		fprintf(o, "%-28s", "workload");
-		for (auto &p : peers)
+		for (auto &p : g_peers)
 			if (p != "cowtable")
-				fprintf(o, " %20s", p.c_str());
+				fprintf(o, " %*s", width, p.c_str());
 		fprintf(o, "\n");
 		for (auto &w : order) {
-			Row &row = rows[w];
-			if (!row.value.count("cowtable"))
+			auto &row = rows[w];
+			auto value = [&](const std::string &p) {
+				auto c = row.find(p);
+				if (c == row.end() || !c->second.error.empty() ||
+				    c->second.reps.empty())
+					return -1.0;
+				return stat(c->second.reps).median;
+			};
+			double ours = value("cowtable");
+			if (ours <= 0)
 				continue;
 			fprintf(o, "%-28s", w.c_str());
-			for (auto &p : peers) {
+			for (auto &p : g_peers) {
 				if (p == "cowtable")
 					continue;
-				if (row.value.count(p) && row.value["cowtable"] > 0) {
-					double r = row.value[p] / row.value["cowtable"];
-					fprintf(o, r < 0.1 ? " %19.4fx" : " %19.2fx", r);
-				}
+				double theirs = value(p);
+				if (theirs >= 0)
+					fprintf(o, theirs / ours < 0.1 ? " %19.4fx" : " %19.2fx",
+					        theirs / ours);
 				else
-					fprintf(o, " %20s", "n/a");
+					fprintf(o, " %*s", width, "n/a");
 			}
 			fprintf(o, "\n");
 		}
 		for (auto &p : notes)
 			fprintf(o, "  %-22s %s\n", p.first.c_str(), p.second.c_str());
+
+		// Skipped figures, one line per peer and reason.
+		std::map<std::pair<std::string, std::string>, std::string> why;
+		for (auto &w : order)
+			for (auto &c : rows[w])
+				if (!c.second.skipped.empty()) {
+					std::string &ws = why[{c.first, c.second.skipped}];
+					ws += (ws.empty() ? "" : ", ") + w;
+				}
+		if (!why.empty())
+			fprintf(o, "\nskipped:\n");
+		for (auto &y : why)
+			fprintf(o, "  %-22s %s: %s\n", y.first.first.c_str(), y.second.c_str(),
+			        y.first.second.c_str());
+
+		// The lowest and highest repetition, for the plots' bars (a
+		// skewed spread does not fit in one ± figure).
+		if (reps <= 1) {
+			fflush(o);
+			return;
+		}
+		fprintf(o, "\nrange of the repetitions (lowest..highest), as above:\n");
+		fprintf(o, "%-28s", "workload");
+		for (auto &p : g_peers)
+			fprintf(o, " %*s", width + 4, p.c_str());
+		fprintf(o, "\n");
+		for (auto &w : order) {
+			fprintf(o, "%-28s", w.c_str());
+			for (auto &p : g_peers) {
+				auto c = rows[w].find(p);
+				char buf[64] = "n/a";
+				if (c != rows[w].end() && c->second.error.empty() &&
+				    !c->second.reps.empty()) {
+					Stat s = stat(c->second.reps);
+					snprintf(buf, sizeof(buf), "%.6g..%.6g", s.lo, s.hi);
+				}
+				fprintf(o, " %*s", width + 4, buf);
+			}
+			fprintf(o, "\n");
+		}
 		fflush(o);
 	}
-	std::vector<std::pair<std::string, std::string>> notes;
 };
 
 // ----------------------------------------------------------- registration
 template <class T> void register_range(TableReporter &rep, bool note)
 {
 	std::string peer = T::name;
+	add_once(g_peers, peer);
 	if (note)
 		rep.notes.push_back({peer, T::note});
+	add_once(g_workloads, "range_1G_empty");
+	add_once(g_workloads, "range_1G_populated");
 	// The capacity hint is the range's size, which a forking kernel knows.
 	benchmark::RegisterBenchmark(("range_1G_empty|" + peer).c_str(), range_1g<T>)
 	        ->Setup([](const benchmark::State &) { setup_pages<T>(262144, 0); })
@@ -574,11 +925,97 @@ template <class T> void register_range(TableReporter &rep, bool note)
 	        ->Unit(benchmark::kMillisecond);
 }
 
+// A populated table of N pages for a micro workload, kept between batches
+// (every micro workload leaves the table as it found it).
+template <class T, size_t N> void micro_setup(benchmark::internal::Benchmark *b, Micro m)
+{
+	switch (m) {
+	case LOOKUP_HIT:
+		b->Setup(setup_kept<T, N, LOOKUP_HIT>);
+		break;
+	case LOOKUP_MISS:
+		b->Setup(setup_kept<T, N, LOOKUP_MISS>);
+		break;
+	case SHARE_RELEASE:
+		b->Setup(setup_kept<T, N, SHARE_RELEASE>);
+		break;
+	case NEW_LAST:
+		b->Setup(setup_kept<T, N, NEW_LAST>);
+		break;
+	}
+	b->Teardown(keep);
+}
+
+// Peers that insert page by page at a microsecond or so: a 16 GiB region
+// (4 Mi pages) takes them seconds to fill, once per repetition, so their
+// 16 GiB rows run with --long only.  Measured: docs/benchmarks.md.
+template <class T>
+constexpr bool slow_fill =
+        std::is_same_v<T, CdsSkipRcu> || std::is_same_v<T, CdsSkipHp> ||
+        std::is_same_v<T, TbbMap> || std::is_same_v<T, UrcuLfht> || std::is_same_v<T, RwTree>;
+
+// Bytes the allocator holds per page of a dense region of this peer's,
+// measured on 256 MiB, to tell whether the 64 GiB region fits in memory.
+template <class T> double dense_bytes_per_page()
+{
+	const size_t pages = 65536;
+	forget_kept();
+	size_t before = held_bytes();
+	build_dense<T>(pages);
+	double per_page = (double(held_bytes()) - double(before)) / double(pages);
+	Shared<T>::table.reset();
+	return per_page;
+}
+
+double mem_available()
+{
+	FILE *f = fopen("/proc/meminfo", "r");
+	char line[256];
+	double kib = 0;
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "MemAvailable: %lf kB", &kib) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return kib * 1024;
+}
+
+// One point of the region-size series, is_cow_dense_<size>, or the reason it
+// is skipped here.
+template <class T, size_t Pages> void register_dense(TableReporter &rep, const char *size)
+{
+	std::string peer = T::name, w = std::string("is_cow_dense_") + size;
+	add_once(g_workloads, w);
+	if (Pages >= (size_t(1) << 22) && slow_fill<T> && !g_long) {
+		rep.skip(w + " x1", peer,
+		         "fills 16 GiB page by page, seconds per repetition: --long only");
+		return;
+	}
+	if (Pages >= (size_t(1) << 24)) {
+		double need = dense_bytes_per_page<T>() * double(Pages), have = mem_available();
+		if (need > have / 2) {
+			char why[160];
+			snprintf(why, sizeof(why),
+			         "needs about %.1f GiB, more than half of the %.1f GiB available",
+			         need / double(1 << 30), have / double(1 << 30));
+			rep.skip(w + " x1", peer, why);
+			return;
+		}
+	}
+	benchmark::RegisterBenchmark((w + "|" + peer).c_str(), is_cow_dense<T, Pages>)
+	        ->Setup(setup_dense<T, Pages, DENSE_LOOKUP>)
+	        ->Teardown(keep)
+	        ->UseRealTime()
+	        ->Threads(1);
+}
+
 template <class T> void register_peer(TableReporter &rep)
 {
 	using benchmark::RegisterBenchmark;
 	std::string peer = T::name;
+	add_once(g_peers, peer);
 	auto reg = [&](const std::string &work, auto fn) {
+		add_once(g_workloads, work);
 		return RegisterBenchmark((work + "|" + peer).c_str(), fn)
 		        ->Teardown(teardown<T>)
 		        ->UseRealTime();
@@ -597,9 +1034,11 @@ template <class T> void register_peer(TableReporter &rep)
 		if (g_long)
 			b->Threads(4);
 		if (pages == 4096) // oversubscribed: 8 threads on 2 CPUs, fault latency
-			reg(w, [pages](benchmark::State &st) { fork_storm<T>(st, pages, true); })
-			        ->Setup([](const benchmark::State &) { setup_pages<T>(0, 0); })
-			        ->Threads(8);
+			reg(w, [pages](benchmark::State &st) {
+				fork_storm<T>(st, pages, true);
+			})->Setup([](const benchmark::State &) {
+				  setup_pages<T>(0, 0);
+			  })->Threads(8);
 		auto z = reg("zygote_" + std::to_string(pages),
 		             [pages](benchmark::State &st) { zygote<T>(st, pages); });
 		z->Setup([](const benchmark::State &) { setup_pages<T>(0, 0); })->Threads(2);
@@ -624,21 +1063,13 @@ template <class T> void register_peer(TableReporter &rep)
 			auto b = reg(std::string(m.name) + sz,
 			             [mm](benchmark::State &st) { micro<T>(st, mm); });
 			if (n == 1000)
-				b->Setup([](const benchmark::State &) {
-					setup_pages<T>(1000, 1000);
-				});
+				micro_setup<T, 1000>(b, mm);
 			else if (n == 65536)
-				b->Setup([](const benchmark::State &) {
-					setup_pages<T>(65536, 65536);
-				});
+				micro_setup<T, 65536>(b, mm);
 			else if (n == 1000000)
-				b->Setup([](const benchmark::State &) {
-					setup_pages<T>(1000000, 1000000);
-				});
+				micro_setup<T, 1000000>(b, mm);
 			else
-				b->Setup([](const benchmark::State &) {
-					setup_pages<T>(16000000, 16000000);
-				});
+				micro_setup<T, 16000000>(b, mm);
 			b->Threads(1);
 		}
 	}
@@ -665,37 +1096,55 @@ template <class T> void register_peer(TableReporter &rep)
 		if (g_long)
 			b->Threads(4);
 		if (l == 90 && !z) // oversubscribed: 8 threads on 2 CPUs, op latency
-			reg(std::string(mx.name) + "_64K",
-			    [l, z](benchmark::State &st) { mixed<T>(st, l, z, true); })
-			        ->Setup([](const benchmark::State &) {
-				        setup_pages<T>(65536, 65536);
-			        })
-			        ->Threads(8);
+			reg(std::string(mx.name) + "_64K", [l, z](benchmark::State &st) {
+				mixed<T>(st, l, z, true);
+			})->Setup([](const benchmark::State &) {
+				  setup_pages<T>(65536, 65536);
+			  })->Threads(8);
 	}
 
-	benchmark::RegisterBenchmark(("is_cow_dense_1G|" + peer).c_str(), is_cow_dense<T>)
-	        ->Setup(setup_dense<T>)
-	        ->Teardown(teardown<T>)
-	        ->UseRealTime()
-	        ->Threads(1);
+	// Dense regions of 256 MiB to 16 GiB (64 GiB with --long).
+	register_dense<T, (size_t(1) << 16)>(rep, "256M");
+	register_dense<T, (size_t(1) << 18)>(rep, "1G");
+	register_dense<T, (size_t(1) << 20)>(rep, "4G");
+	register_dense<T, (size_t(1) << 22)>(rep, "16G");
+	if (g_long)
+		register_dense<T, (size_t(1) << 24)>(rep, "64G");
+	add_once(g_workloads, "cow_fault_dense_16G");
+	if (slow_fill<T> && !g_long)
+		rep.skip("cow_fault_dense_16G x1", peer,
+		         "fills 16 GiB page by page, seconds per repetition: --long only");
+	else
+		RegisterBenchmark(("cow_fault_dense_16G|" + peer).c_str(),
+		                  cow_fault_dense<T, (size_t(1) << 22)>)
+		        ->Setup(setup_dense<T, (size_t(1) << 22), DENSE_FAULT>)
+		        ->Teardown(keep)
+		        ->UseRealTime()
+		        ->Threads(1);
 
 	// Memory: one page in three (as the populated tables), 1 GiB dense, and
-	// the worst case for a structure of 64-page blocks, one page in 64.
+	// the worst case for a structure of 64-page blocks, one page in 64; and
+	// the fixed cost of a table with nothing in it.
 	size_t mem_n = g_long ? 1000000 : 262144;
-	RegisterBenchmark((std::string("memory_") + (g_long ? "1M" : "256K") + "|" + peer).c_str(),
-	                  [mem_n](benchmark::State &st) { memory<T>(st, mem_n, 3, false); })
-	        ->Iterations(1);
-	RegisterBenchmark(("memory_dense_1G|" + peer).c_str(),
-	                  [](benchmark::State &st) { memory<T>(st, kDensePages, 1, true); })
-	        ->Iterations(1);
-	RegisterBenchmark(("memory_sparse_64|" + peer).c_str(),
-	                  [](benchmark::State &st) { memory<T>(st, 16384, 64, false); })
-	        ->Iterations(1);
+	std::string mem = std::string("memory_") + (g_long ? "1M" : "256K");
+	for (const char *w : {mem.c_str(), "memory_dense_1G", "memory_sparse_64", "memory_empty"})
+		add_once(g_workloads, w);
+	RegisterBenchmark((mem + "|" + peer).c_str(), [mem_n](benchmark::State &st) {
+		memory<T>(st, mem_n, 3, false);
+	})->Iterations(1);
+	RegisterBenchmark(("memory_dense_1G|" + peer).c_str(), [](benchmark::State &st) {
+		memory<T>(st, kDensePages, 1, true);
+	})->Iterations(1);
+	RegisterBenchmark(("memory_sparse_64|" + peer).c_str(), [](benchmark::State &st) {
+		memory<T>(st, 16384, 64, false);
+	})->Iterations(1);
+	RegisterBenchmark(("memory_empty|" + peer).c_str(), memory_empty<T>)->Iterations(1);
 }
 
 // The linux-fork reference row: fork_storm (1 and 2 processes) and range_1G.
 void register_linux_fork(TableReporter &rep)
 {
+	add_once(g_peers, "linux-fork");
 	rep.notes.push_back({"linux-fork", "this kernel's fork(): page tables, faults, copies, "
 	                                   "exit (a reference, not a peer)"});
 	std::vector<size_t> fork_pages = {4096};
@@ -715,16 +1164,48 @@ void register_linux_fork(TableReporter &rep)
 	        ->Unit(benchmark::kMillisecond);
 }
 
+// Flags cowbench sets unless the command line does: three repetitions,
+// interleaved, each shorter than Google Benchmark's default 0.5 s, so that
+// the default set stays within a few minutes.
+const char *const kDefaultFlags[][2] = {
+        {"--benchmark_repetitions", "--benchmark_repetitions=3"},
+        {"--benchmark_enable_random_interleaving", "--benchmark_enable_random_interleaving=true"},
+        {"--benchmark_min_time", "--benchmark_min_time=0.2"},
+};
+
+// The child of memory_empty: the bytes of an empty table of one peer.
+int empty_table_main(const std::string &peer)
+{
+	if (empty_table_bytes<Cowtable>(peer) || empty_table_bytes<SeedTree>(peer) ||
+	    empty_table_bytes<RwTree>(peer) || empty_table_bytes<CdsSkipRcu>(peer) ||
+	    empty_table_bytes<CdsSkipHp>(peer) || empty_table_bytes<TbbMap>(peer) ||
+	    empty_table_bytes<UrcuLfht>(peer) || empty_table_bytes<JudySpin>(peer) ||
+	    empty_table_bytes<LinuxXarray>(peer) || empty_table_bytes<FlatArray>(peer))
+		return 0;
+	return 1;
+}
+
 } // namespace
 
 int main(int argc, char **argv)
 {
+	if (argc == 2 && strncmp(argv[1], "--empty-table=", 14) == 0)
+		return empty_table_main(argv[1] + 14);
 	std::vector<char *> args;
+	std::vector<std::string> given;
 	for (int i = 0; i < argc; i++) {
 		if (std::string(argv[i]) == "--long")
 			g_long = true;
 		else
 			args.push_back(argv[i]);
+		given.push_back(argv[i]);
+	}
+	for (auto &d : kDefaultFlags) {
+		bool set = false;
+		for (auto &g : given)
+			set |= g.compare(0, strlen(d[0]), d[0]) == 0;
+		if (!set)
+			args.insert(args.begin() + 1, const_cast<char *>(d[1]));
 	}
 	int n = int(args.size());
 	benchmark::Initialize(&n, args.data());
@@ -755,6 +1236,7 @@ int main(int argc, char **argv)
 	register_range<FlatArray>(rep, false);
 	register_linux_fork(rep);
 	benchmark::RunSpecifiedBenchmarks(&rep);
+	forget_kept(); // before the libraries' own teardown at exit
 	benchmark::Shutdown();
 	return 0;
 }
