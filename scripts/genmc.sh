@@ -63,6 +63,19 @@ shortcut          -                               pass
 shortcut          CT_BROKEN_SHORTCUT_RELAXED      error
 grace_poller      WRITER_POLLS=3                  rc11=pass,imm=skip
 grace_poller      CT_BROKEN_TWO_EPOCHS            error
+barrier           -                               pass
+barrier           CT_BROKEN_BARRIER_TWO_ADVANCES  error
+walk_reclaim      WALKS=1                         pass
+walk_reclaim      WALKS=1,CT_BROKEN_EARLY_FREE    error
+walk_reclaim      WALKS=1,CT_BROKEN_EPOCH_END_RELAXED error
+walk_reclaim      WALKS=2                         pass
+ctx_reuse         -                               pass
+ctx_reuse         CT_BROKEN_CTX_PUT_RELAXED       error
+cache_reuse       READER=1                        pass
+cache_reuse       READER=1,CT_BROKEN_BARRIER_TWO_ADVANCES error
+cache_reuse       READER=2                        pass
+cache_reuse       READER=2,CT_BROKEN_BARRIER_TWO_ADVANCES error
+cache_reuse       READER=1,CT_BROKEN_SHORTCUT_KEPT error
 "
 # The long runs, and the orders the design names that no scenario needs
 # (docs/verification.md, "Findings").
@@ -77,6 +90,11 @@ release_release   CT_BROKEN_SLOT_CAS_NO_RELEASE,CT_BROKEN_EPOCH_BEGIN_NO_FENCE e
 link_kill         CT_BROKEN_FREEZE_RELAXED                           pass
 mark_kill_lookup  CT_BROKEN_DROP_NO_ACQUIRE                          pass
 grace             CT_BROKEN_SEAL_NO_FENCE                            pass
+walk_reclaim      WALKS=2,CT_BROKEN_EARLY_FREE                       error
+walk_reclaim      -                                                  pass
+walk_reclaim      GM_REACH_FREE                                      error
+cache_reuse       -                                                  pass
+barrier           CT_BROKEN_EARLY_FREE                               pass
 "
 	limit=${GENMC_TIME_LIMIT:-1800}
 fi

@@ -186,8 +186,21 @@ static inline void ck_epoch_synchronize(ck_epoch_record_t *record)
 	for (i = 0, cr = NULL; i < 2; cr = NULL, i++) {
 		while ((cr = ck_epoch_model_scan(global, cr, delta, &active)) != NULL) {
 			e_d = __atomic_load_n(&global->epoch, __ATOMIC_RELAXED);
-			if (e_d == delta)
+			if (e_d == delta) {
+				/*
+				 * ck stalls and scans again from cr.  The
+				 * rounds that find cr lagging and the epoch
+				 * unchanged do nothing: spin, reading only,
+				 * until one would not, so that GenMC turns
+				 * the spin into an assumption.  The scan from
+				 * cr then reads what ended the spin, or later.
+				 */
+				while (__atomic_load_n(&cr->active, __ATOMIC_RELAXED) != 0 &&
+				       __atomic_load_n(&cr->epoch, __ATOMIC_RELAXED) != delta &&
+				       __atomic_load_n(&global->epoch, __ATOMIC_RELAXED) == delta)
+					;
 				continue;
+			}
 			delta = e_d;
 			if ((goal > epoch) & (delta >= goal))
 				goto leave;

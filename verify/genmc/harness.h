@@ -20,7 +20,12 @@
  *    inside level 0, live leaves linked at every level of their tower), H
  *    on every linked leaf, every retired leaf dead, unlinked and retired
  *    once, every shortcut at a linked leaf of its block, and the allocator
- *    balanced against what is linked or pending.
+ *    balanced against what is linked, pending or cached.
+ *
+ * The scripts build without the leaf cache (CT_CACHE_LEAVES=0), so that a
+ * freed leaf is freed and poisoned; a scenario about the cache turns it on,
+ * and then a leaf reused too early is no poison but another block's leaf,
+ * which only its assertions on values can catch under IMM.
  */
 #ifndef GM_HARNESS_H
 #define GM_HARNESS_H
@@ -264,15 +269,43 @@ static long gm_check_batch(struct cowtable_ctx *ctx, struct ct_batch *b, struct 
 }
 
 /*
+ * After the joins: the leaves in @ctx's cache (CT_CACHE_LEAVES), each of the
+ * height it is filed under, unreachable, and neither pending nor cached
+ * twice; returns how many.
+ */
+static long gm_check_cache(struct cowtable_ctx *ctx, struct ct_leaf **seen, long nseen)
+{
+	struct ct_table *t = ct_table_of(&gm_table);
+	struct ct_leaf *l, *m;
+	unsigned int h;
+	long n = 0, j;
+
+	for (h = 1; h <= CT_MAX_LEVEL; h++) {
+		for (l = ctx->cache[h - 1]; l != NULL; l = l->link, n++) {
+			assert(ct_leaf_height(l) == h);
+			for (j = 0; j < nseen + n; j++)
+				assert(seen[j] != l);
+			for (m = ct_ptr(ct_load_word(ct_next(t->head, 0))); m != NULL;
+			     m = ct_ptr(ct_load_word(ct_next(m, 0))))
+				assert(m != l);
+			assert(nseen + n < 8);
+			seen[nseen + n] = l;
+		}
+	}
+	assert(n == (long)ctx->cache_n);
+	return n;
+}
+
+/*
  * After the joins: the allocator holds exactly the head, the shortcuts, the
- * contexts, the linked leaves and the retired leaves not yet freed, each of
- * them retired once, dead and unlinked.  A leaf never retired, or retired
- * twice, fails.
+ * contexts, the linked leaves, the retired leaves not yet freed, each of
+ * them retired once, dead and unlinked, and the cached leaves.  A leaf never
+ * retired, or retired twice, fails.
  */
 static void gm_check_memory(unsigned int linked)
 {
 	struct ct_leaf *seen[8];
-	long allocs = 0, frees = 0, retired = 0, pending = 0;
+	long allocs = 0, frees = 0, retired = 0, pending = 0, cached = 0;
 	unsigned int i, k;
 
 	for (i = 0; i < gm_nctx; i++) {
@@ -283,12 +316,14 @@ static void gm_check_memory(unsigned int linked)
 		assert(retired <= 8);
 	}
 	assert(pending == retired);
+	for (i = 0; i < gm_nctx; i++)
+		cached += gm_check_cache(gm_ctx[i], seen, retired + cached);
 	for (i = 0; i < GM_THREADS; i++) {
 		allocs += gm_allocs[i];
 		frees += gm_frees[i];
 	}
 	assert(allocs - frees == 1 + (ct_table_of(&gm_table)->shortcut != NULL) + (long)gm_nctx +
-	                                 (long)linked + retired);
+	                                 (long)linked + retired + cached);
 }
 
 /* The final checks every scenario makes. */
