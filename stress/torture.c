@@ -80,11 +80,19 @@ struct config {
 	uint64_t ops; /* per thread (holder, anon) or histories (lin); 0: run for ms */
 	unsigned int keys, hot, hot_pct, stride, offset, frames, lin_ops;
 	unsigned int mix[OP_COUNT];
+	/*
+	 * Odd-numbered workers' mix (--mix-odd; --mix if not given): one side
+	 * may kill every leaf the other reads, so that the killer's leaf cache
+	 * fills and the leaves it frees go back to the allocator, poisoned.
+	 */
+	unsigned int mix_odd[OP_COUNT];
+	bool split;
 	enum mode mode;
 	enum broken broken;
 	uint64_t seed;
 	uint64_t alloc_fail;
 	unsigned int stall_ms;
+	uint64_t barrier_every; /* each worker's operations between its barriers; 0: none */
 	uint64_t check_every_ms, watchdog_ms;
 	int keep_going; /* report every failure instead of stopping at the first */
 };
@@ -153,6 +161,10 @@ static int stop, aborted;
 /* Quiescent points: the coordinator pauses every worker between operations. */
 static int pause_wanted;
 static unsigned int paused, finished;
+
+/* Worker 0's stalled section and the workers' barriers never overlap (worker_barrier()). */
+static int stalling;
+static unsigned int in_barrier;
 
 /* Hand-offs of references between threads (holder mode), under a spin lock. */
 static int exchange_lock;
@@ -683,15 +695,16 @@ static void anon_op(struct worker *w, struct cowtable_ctx *ctx, enum op op)
 
 static enum op pick_op(struct worker *w)
 {
+	const unsigned int *mix = w->id % 2 != 0 ? cfg.mix_odd : cfg.mix;
 	unsigned int total = 0, i, x;
 
 	for (i = 0; i < OP_COUNT; i++)
-		total += cfg.mix[i];
+		total += mix[i];
 	x = (unsigned int)(rnd(w) % total);
 	for (i = 0; i < OP_COUNT; i++) {
-		if (x < cfg.mix[i])
+		if (x < mix[i])
 			return (enum op)i;
-		x -= cfg.mix[i];
+		x -= mix[i];
 	}
 	return OP_LOOKUP;
 }
@@ -704,6 +717,50 @@ static void maybe_pause(void)
 	while (__atomic_load_n(&pause_wanted, __ATOMIC_ACQUIRE))
 		tt_sleep_ms(1);
 	__atomic_fetch_sub(&paused, 1, __ATOMIC_ACQ_REL);
+}
+
+/*
+ * cowtable_barrier() spins while any other context is inside a section, and
+ * the stalled section sleeps.  In the kernel a worker spinning on the CPU of
+ * the sleeping worker (kthreads are bound, and not preempted in kernel code)
+ * would keep it from ever waking, so a barrier is never called during the
+ * stall: @skip says whether to give it up then (one every N operations) or
+ * to wait for the stall to end (the last one, which must run).
+ */
+static void worker_barrier(struct cowtable_ctx *ctx, bool skip)
+{
+	for (;;) {
+		/* Either the staller sees us here, or we see it stalling (both seq_cst). */
+		__atomic_fetch_add(&in_barrier, 1, __ATOMIC_SEQ_CST);
+		if (!__atomic_load_n(&stalling, __ATOMIC_SEQ_CST))
+			break;
+		__atomic_fetch_sub(&in_barrier, 1, __ATOMIC_SEQ_CST);
+		if (skip)
+			return;
+		tt_sleep_ms(1);
+	}
+	cowtable_barrier(ctx);
+	__atomic_fetch_sub(&in_barrier, 1, __ATOMIC_SEQ_CST);
+}
+
+/* Worker 0: a section that sleeps; reclamation stops for everyone meanwhile. */
+static void stall_section(struct cowtable_ctx *ctx)
+{
+	__atomic_store_n(&stalling, 1, __ATOMIC_SEQ_CST);
+	/* Barriers already running end: no section of ours holds them. */
+	while (__atomic_load_n(&in_barrier, __ATOMIC_SEQ_CST) != 0)
+		tt_sleep_ms(1);
+	ct_enter(ctx);
+	tt_sleep_ms(cfg.stall_ms);
+	ct_exit(ctx);
+	__atomic_store_n(&stalling, 0, __ATOMIC_SEQ_CST);
+}
+
+/* --barrier-every N: a barrier after every N operations of this worker, outside any section. */
+static void maybe_barrier(struct cowtable_ctx *ctx, uint64_t n)
+{
+	if (cfg.barrier_every != 0 && n % cfg.barrier_every == 0)
+		worker_barrier(ctx, true);
 }
 
 static struct cowtable_ctx *get_ctx(void)
@@ -1115,6 +1172,7 @@ static void lin_work(struct worker *w, struct cowtable_ctx *ctx)
 				ct_relax();
 			anon_op(w, ctx, pick_op(w));
 			__atomic_store_n(&w->ops, w->ops + 1, __ATOMIC_RELAXED);
+			maybe_barrier(ctx, w->ops);
 		}
 		lin_barrier(&sense);
 		if (w->id == 0)
@@ -1149,18 +1207,16 @@ void torture_worker(unsigned int id)
 		__atomic_store_n(&w->ops, ++n, __ATOMIC_RELAXED);
 		if ((n & 255) == 0)
 			tt_resched(); /* a kernel without preemption: let the coordinator run */
+		maybe_barrier(ctx, n);
 		if (w->id == 0 && cfg.stall_ms > 0 && (n & 1023) == 0 && now_ms() >= next_stall) {
-			/* Stall inside an epoch section: reclamation stops for everyone. */
-			ct_enter(ctx);
-			tt_sleep_ms(cfg.stall_ms);
-			ct_exit(ctx);
+			stall_section(ctx);
 			next_stall = now_ms() + 3 * cfg.stall_ms + 1000;
 		}
 	}
 	if (!__atomic_load_n(&aborted, __ATOMIC_ACQUIRE)) {
 		while (w->nheld > 0)
 			release_held(w, ctx, w->nheld - 1);
-		cowtable_barrier(ctx);
+		worker_barrier(ctx, false);
 		cowtable_ctx_put(ctx);
 	}
 	__atomic_fetch_add(&finished, 1, __ATOMIC_ACQ_REL);
@@ -1376,10 +1432,11 @@ static void usage(void)
 {
 	tt_print("usage: cowtable_torture [--threads N] [--seconds S | --ops N | --histories N]\n");
 	tt_print("  [--keys K] [--stride P] [--offset P] [--hot H] [--hot-pct P]\n");
-	tt_print("  [--mix mark:release:lookup:handoff[:range]] [--mode holder|anon|lin]\n");
+	tt_print("  [--mix mark:release:lookup:handoff[:range]] [--mix-odd (odd workers' mix)]\n");
+	tt_print("  [--mode holder|anon|lin]\n");
 	tt_print("  [--frames 1|2] [--lin-ops N] [--broken none|stale-lookup|early-last]\n");
 	tt_print("  [--seed S] [--alloc-fail N] [--stall-ms M] [--check-every S] [--watchdog S]\n");
-	tt_print("  [--keep-going 0|1]\n");
+	tt_print("  [--barrier-every N] [--keep-going 0|1]\n");
 	tt_print("(in the kernel: insmod cowtable_torture.ko args=\"--mode anon --seconds 10\")\n");
 }
 
@@ -1405,6 +1462,10 @@ static bool parse_one(const char *a, const char *v)
 		return parse_uint(v, &cfg.hot_pct);
 	if (streq(a, "--mix"))
 		return parse_mix(v, cfg.mix);
+	if (streq(a, "--mix-odd")) {
+		cfg.split = true;
+		return parse_mix(v, cfg.mix_odd);
+	}
 	if (streq(a, "--frames"))
 		return parse_uint(v, &cfg.frames);
 	if (streq(a, "--lin-ops"))
@@ -1415,6 +1476,8 @@ static bool parse_one(const char *a, const char *v)
 		return parse_u64(v, &cfg.alloc_fail);
 	if (streq(a, "--stall-ms"))
 		return parse_uint(v, &cfg.stall_ms);
+	if (streq(a, "--barrier-every"))
+		return parse_u64(v, &cfg.barrier_every);
 	if (streq(a, "--check-every"))
 		return parse_ms(v, &cfg.check_every_ms);
 	if (streq(a, "--watchdog"))
@@ -1442,7 +1505,7 @@ static bool parse_one(const char *a, const char *v)
 
 int torture_parse(int argc, char **argv, uint64_t default_seed, unsigned int default_threads)
 {
-	unsigned int total = 0;
+	unsigned int total = 0, total_odd = 0;
 	int i;
 
 	memset(&cfg, 0, sizeof(cfg));
@@ -1470,13 +1533,18 @@ int torture_parse(int argc, char **argv, uint64_t default_seed, unsigned int def
 			return -1;
 		}
 	}
-	for (i = 0; i < OP_COUNT; i++)
+	for (i = 0; i < OP_COUNT; i++) {
+		if (!cfg.split)
+			cfg.mix_odd[i] = cfg.mix[i];
 		total += cfg.mix[i];
+		total_odd += cfg.mix_odd[i];
+	}
 	if (cfg.mode == MODE_LIN) {
 		cfg.hot = 0; /* every page of a history is hot */
 		if (cfg.threads < 1 || cfg.threads > LIN_THREADS || cfg.keys > LIN_MAX_PAGES ||
 		    cfg.lin_ops < 1 || cfg.lin_ops > LIN_CALLS ||
-		    cfg.threads * cfg.lin_ops + 1 > LIN_MAX_OPS || cfg.mix[OP_HANDOFF] != 0) {
+		    cfg.threads * cfg.lin_ops + 1 > LIN_MAX_OPS || cfg.mix[OP_HANDOFF] != 0 ||
+		    cfg.mix_odd[OP_HANDOFF] != 0) {
 			tt_print("cowtable_torture: lin mode takes 1 to %u threads, at most %u "
 			         "keys, "
 			         "1 to %u operations a thread, no hand-offs\n",
@@ -1486,8 +1554,9 @@ int torture_parse(int argc, char **argv, uint64_t default_seed, unsigned int def
 	}
 	if (cfg.threads < 1 || cfg.keys < 1 || cfg.keys > (1u << 20) || cfg.hot > cfg.keys ||
 	    cfg.hot_pct > 100 || cfg.stride < 1 || cfg.stride > 4096 || cfg.offset > 1u << 20 ||
-	    total == 0 || cfg.frames < 1 || cfg.frames > 2 ||
-	    (cfg.mode == MODE_HOLDER && (cfg.mix[OP_RANGE] != 0 || cfg.frames != 1)) ||
+	    total == 0 || total_odd == 0 || cfg.frames < 1 || cfg.frames > 2 ||
+	    (cfg.mode == MODE_HOLDER &&
+	     (cfg.mix[OP_RANGE] != 0 || cfg.mix_odd[OP_RANGE] != 0 || cfg.frames != 1)) ||
 	    (cfg.broken != BROKEN_NONE && cfg.mode != MODE_LIN)) {
 		usage();
 		return -1;
@@ -1536,13 +1605,13 @@ int torture_run(void)
 
 	tt_print("cowtable torture: mode %s, %u threads, %s %llu, %u keys %u pages apart from page "
 	         "%u (%u hot, %u%%), %u frames a page, mix %u:%u:%u:%u:%u, seed %llu, alloc-fail "
-	         "1/%llu, stall %u ms, max level %d%s%s\n",
+	         "1/%llu, stall %u ms, barrier every %llu ops, max level %d%s%s\n",
 	         mode_name(), cfg.threads,
 	         cfg.ops ? (cfg.mode == MODE_LIN ? "histories" : "ops/thread") : "run ms",
 	         (unsigned long long)(cfg.ops ? cfg.ops : cfg.ms), cfg.keys, cfg.stride, cfg.offset,
 	         cfg.hot, cfg.hot_pct, cfg.frames, cfg.mix[0], cfg.mix[1], cfg.mix[2], cfg.mix[3],
 	         cfg.mix[4], (unsigned long long)cfg.seed, (unsigned long long)cfg.alloc_fail,
-	         cfg.stall_ms, CT_MAX_LEVEL,
+	         cfg.stall_ms, (unsigned long long)cfg.barrier_every, CT_MAX_LEVEL,
 #ifdef CT_INJECT_DELAYS
 	         ", injected delays",
 #else
@@ -1551,6 +1620,9 @@ int torture_run(void)
 	         cfg.broken == BROKEN_STALE_LOOKUP ? ", BROKEN: lookups answer stale values"
 	         : cfg.broken == BROKEN_EARLY_LAST ? ", BROKEN: LAST from a count read early"
 	                                           : "");
+	if (cfg.split)
+		tt_print("odd workers' mix %u:%u:%u:%u:%u\n", cfg.mix_odd[0], cfg.mix_odd[1],
+		         cfg.mix_odd[2], cfg.mix_odd[3], cfg.mix_odd[4]);
 	if (cfg.mode == MODE_LIN)
 		tt_print("lin mode: %u operations a thread in each history, refs max %u\n",
 		         cfg.lin_ops, (unsigned int)CT_REFS_MAX);
