@@ -24,14 +24,15 @@
  *   frame     a physical frame number, at most COWTABLE_FRAME_MAX.
  *   section   an epoch section: every operation runs inside one (or, for a
  *             range, a few in turn) on its context; while a context is
- *             inside a section, no emptied leaf can be freed, by anyone.
+ *             inside a section, no leaf that section could still reach is
+ *             freed or reused, by anyone.
  *   may sleep no function of this header sleeps, takes a lock or calls the
  *             allocator except where it says so; cowtable_barrier() spins.
  *   reclamation
- *             a context frees the leaves it emptied itself, in its own calls,
+ *             a context frees the leaves it retired itself, in its own calls,
  *             once no section that could still read them runs: every 16
- *             leaves it retires, every 64 marks and releases while any are
- *             pending, and in cowtable_reclaim(), cowtable_barrier(),
+ *             leaves it retires, every 64 marks, releases and range
+ *             sections while any are pending, and in cowtable_reclaim(), cowtable_barrier(),
  *             cowtable_ctx_put() and cowtable_fini().  Those are the calls
  *             that may call the allocator's free (docs/design.md,
  *             "Reclamation").
@@ -320,12 +321,14 @@ void cowtable_reclaim(struct cowtable_ctx *ctx);
  * Seals what @ctx retired and waits, letting the global epoch advance,
  * until each of its batches is three epoch advances past its seal (or no
  * section runs at all), then frees them: every leaf @ctx retired before the
- * call is freed when it returns, and no section that could still read one
- * of them runs, on any CPU, whatever its memory ordering.
+ * call is returned to the allocator, or kept in @ctx's cache of free leaves
+ * (returned at cowtable_fini()), when it returns, and no section that could
+ * still read one of them runs, on any CPU, whatever its memory ordering.
  *
  * Context: outside any cowtable call on @ctx; spins (never sleeps) while
  * another context is inside a section; must not be called by a thread that
- * holds another context of the same table inside a section.
+ * holds another context of the same table inside a section; may call the
+ * allocator's free.
  */
 void cowtable_barrier(struct cowtable_ctx *ctx);
 

@@ -65,6 +65,7 @@ grace_poller      WRITER_POLLS=3                  rc11=pass,imm=skip
 grace_poller      CT_BROKEN_TWO_EPOCHS            error
 barrier           -                               pass
 barrier           CT_BROKEN_BARRIER_TWO_ADVANCES  error
+barrier           CT_BROKEN_EARLY_FREE               error
 walk_reclaim      WALKS=1                         pass
 walk_reclaim      WALKS=1,CT_BROKEN_EARLY_FREE    error
 walk_reclaim      WALKS=1,CT_BROKEN_EPOCH_END_RELAXED error
@@ -94,7 +95,6 @@ walk_reclaim      WALKS=2,CT_BROKEN_EARLY_FREE                       error
 walk_reclaim      -                                                  pass
 walk_reclaim      GM_REACH_FREE                                      error
 cache_reuse       -                                                  pass
-barrier           CT_BROKEN_EARLY_FREE                               pass
 "
 	limit=${GENMC_TIME_LIMIT:-1800}
 fi

@@ -305,21 +305,28 @@ void ct_shortcut_set(struct cowtable_ctx *ctx, struct ct_leaf *l)
 		return;
 	sc = ct_shortcut_of(ctx->table, l->key);
 	old = (struct ct_leaf *)ct_load_word(&sc->leaf);
-	/*
-	 * A leaf read from a shortcut stays allocated in our section (K); its
-	 * key never changes while allocated, and a dead leaf stays dead (H), so
-	 * what is decided here still holds when the CAS below succeeds.
-	 */
-	if (old != NULL && old->key == l->key && ct_load_u32(&old->holds) != 0)
-		return;
-	ct_store_hint(&sc->key, l->key);
-	/*
-	 * Publishes @l to single-page operations (K).  Fails when another link
-	 * or a retire changed the shortcut meanwhile: that write is at least as
-	 * recent as ours, so leave it (the key beside it may then be ours: a
-	 * lookup that trusts it reads the leaf's own key).
-	 */
-	ct_publish_word(&sc->leaf, (uintptr_t)old, (uintptr_t)l);
+	for (;;) {
+		/*
+		 * A leaf read from a shortcut is neither freed nor recycled
+		 * while our section runs (K, R); its key is fixed until then,
+		 * and a dead leaf stays dead (H), so what is decided here
+		 * still holds when the CAS below succeeds.
+		 */
+		if (old != NULL && old->key == l->key && ct_load_u32(&old->holds) != 0)
+			return;
+		ct_store_hint(&sc->key, l->key);
+		CT_DELAY(ctx);
+		/*
+		 * Publishes @l to single-page operations (K).  Fails when
+		 * another link or a retire changed the shortcut meanwhile (to a
+		 * leaf of any block, or to 0): decide again on what is there
+		 * now, so that neither a late linker's dead leaf nor a cleared
+		 * word hides a live leaf.  Each failure is another's success.
+		 */
+		if (ct_publish_word(&sc->leaf, (uintptr_t)old, (uintptr_t)l))
+			return;
+		old = (struct ct_leaf *)ct_load_word(&sc->leaf);
+	}
 }
 
 /*

@@ -305,19 +305,38 @@ void ct_maybe_reclaim(struct cowtable_ctx *ctx)
 }
 
 #ifndef CT_BROKEN_BARRIER_TWO_ADVANCES
+/*
+ * Wait, reading only, until a poll can make progress: the global epoch is
+ * no longer @e, or no context is inside a section at an epoch other than @e
+ * (the next poll then advances it).  Every record of the table's epoch is a
+ * context's, so the context list is the list of records.
+ */
+static void ct_wait_for_progress(struct cowtable_ctx *ctx, uint32_t e)
+{
+	ck_epoch_t *epoch = &ctx->table->epoch;
+	struct cowtable_ctx *c;
+
+	for (c = ct_load_ptr(&ctx->table->contexts); c != NULL; c = c->next)
+		while (ct_load_u32(&c->record.active) != 0 && ct_load_u32(&c->record.epoch) != e &&
+		       ck_epoch_value(epoch) == e)
+			ct_relax();
+}
+
 void cowtable_barrier(struct cowtable_ctx *ctx)
 {
 	/*
-	 * Seal what is open, and wait for the epoch to move until rule G frees
-	 * every batch: a batch sealed at e needs e + 3, which one
-	 * ck_epoch_synchronize() (two advances) does not give.  Each pass
-	 * advances the epoch at least once, or finds no section running.
+	 * Seal what is open and poll until rule G has freed every batch.  Only
+	 * ck_epoch_poll() advances the epoch here: it fences between its load
+	 * of the epoch and its scan, which ck_epoch_synchronize() does not, so
+	 * on a weakly ordered CPU a synchronize can advance past a section it
+	 * read as inactive too early, breaking the e + 3 argument.  Each pass
+	 * frees, advances, or waits for a section to move.
 	 */
 	for (;;) {
 		cowtable_reclaim(ctx);
 		if (ctx->nsealed == 0 && ctx->open.n == 0)
 			break;
-		ck_epoch_synchronize(&ctx->record);
+		ct_wait_for_progress(ctx, ck_epoch_value(&ctx->table->epoch));
 	}
 }
 #else

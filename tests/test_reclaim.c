@@ -27,7 +27,7 @@ static uintptr_t page_of_block(unsigned int block)
 	return (uintptr_t)block * 64 * COWTABLE_PAGE_SIZE;
 }
 
-/* Track page Q, then retire RETIRED leaves: one page each, marked and released twice. */
+/* Retire RETIRED leaves: one page each, marked and released twice. */
 static int retire_some(struct cowtable_ctx *ctx, unsigned int first_block)
 {
 	cowtable_frame_t f;
