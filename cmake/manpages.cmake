@@ -159,6 +159,7 @@ endif()
 if(COWTABLE_BUILD_TESTS)
   # kernel-doc -none on the header; fails on any warning.
   add_test(NAME kernel_doc COMMAND sh ${PROJECT_SOURCE_DIR}/scripts/kernel-doc-check.sh)
+  set_tests_properties(kernel_doc PROPERTIES SKIP_RETURN_CODE 77)
   if(COWTABLE_KERNEL_DOC)
     set_tests_properties(kernel_doc PROPERTIES ENVIRONMENT "KERNEL_DOC=${COWTABLE_KERNEL_DOC}")
   endif()

@@ -22,7 +22,7 @@ cd "$(dirname "$0")/.."
 genmc=${GENMC:-/opt/genmc-0.10.3/bin/genmc}
 if ! "$genmc" --version >/dev/null 2>&1; then
 	echo "genmc: skipped: GenMC not installed (build it with ../shared/tools/genmc/build.sh)"
-	exit 0
+	exit 77
 fi
 models=${GENMC_MODELS:-"rc11 imm"}
 only=${GENMC_ONLY:-}
