@@ -105,7 +105,8 @@ enum { /* release results */
  * Both are called from inside cowtable operations, on the calling thread,
  * possibly inside the table's epoch section: in a kernel they must not sleep
  * (GFP_ATOMIC or a per-CPU pool).  They must be safe to call from several
- * threads at once.
+ * threads at once.  No request is larger than 4 KiB: a leaf is 544 to 664
+ * bytes, an index node 536, a context 511, the list's head 152.
  */
 struct cowtable_allocator {
 	void *(*alloc)(size_t size, void *arg);
@@ -134,9 +135,9 @@ struct cowtable_ctx;
  * @allocator: where memory comes from; copied, so it may live on the stack.
  *             NULL means the C library's malloc/free (hosted builds only).
  *
- * Context: any; calls the allocator twice: the list's head, and 64 KiB of
- * shortcuts from blocks to leaves.  Nothing else may touch @table until
- * this returns 0.
+ * Context: any; calls the allocator once, for the list's head (152 bytes):
+ * an empty table holds no other memory, and its block index grows with the
+ * leaves.  Nothing else may touch @table until this returns 0.
  *
  * Return: 0; COWTABLE_EINVAL if @table is NULL, @allocator lacks alloc or
  * free, or @allocator is NULL in a build without a default allocator;
@@ -146,7 +147,7 @@ struct cowtable_ctx;
 int cowtable_init(struct cowtable *table, const struct cowtable_allocator *allocator);
 
 /**
- * cowtable_fini() - free every leaf, every context and every retired leaf.
+ * cowtable_fini() - free every leaf, index node and context, and everything retired.
  * @table: a table set up by cowtable_init().
  *
  * Frames of pages still tracked are not returned to anyone: release them
@@ -205,9 +206,11 @@ void cowtable_ctx_put(struct cowtable_ctx *ctx);
  *
  * Context: inside no other cowtable call on @ctx; one epoch section; may call
  * the allocator's alloc when the page's block of 64 pages has no leaf yet (a
- * per-context cache serves most), and its free, after the section, for a
- * leaf it built but did not need and for reclamation (see "reclamation"
- * above); lock-free.
+ * per-context cache serves most), and then for the block index's nodes where
+ * the leaf's part of the index is missing (a node the allocator cannot give
+ * is done without: the page is marked, and found by a slower search); its
+ * free, after the section, for memory it built but did not need and for
+ * reclamation (see "reclamation" above); lock-free.
  * Ordering: a mark that returns a count >= 2 happens before any release that
  * observes the reference it added (acquire-release on the page's word).
  *
@@ -361,7 +364,7 @@ void cowtable_barrier(struct cowtable_ctx *ctx);
  * and those after it are unchanged.
  *
  * Context: as cowtable_mark(); may call the allocator's alloc once per new
- * leaf, and its free between sections (reclamation).
+ * leaf and per new index node, and its free between sections (reclamation).
  *
  * Return: 0; or the first error of cowtable_mark() (COWTABLE_EEXIST,
  * COWTABLE_EOVERFLOW, COWTABLE_ENOMEM); COWTABLE_EINVAL, with nothing done,

@@ -33,10 +33,11 @@ keep=${GENMC_KEEP:-}
 # Every run: the library's sources in one translation unit with the scenario
 # (verify/genmc/harness.h), the __atomic mapping of src/ct_atomic.h, the
 # ck_epoch model placed first on the include path, the harness's hooks,
-# leaves of 4 pages, towers of at most 3 levels, two shortcuts (blocks 1
-# and 3 share one), no leaf cache (so that a freed leaf is freed).
+# leaves of 4 pages, towers of at most 3 levels, index nodes of two entries
+# (blocks 0 and 1 share a bottom node, 2 and 3 the next), no leaf cache (so
+# that a freed leaf is freed).
 cflags="-DCOWTABLE_ATOMIC_BUILTINS -DCT_VERIFY_HOOKS -DCT_CACHE_LEAVES=0 -DCT_LEAF_SHIFT=2
--DCT_MAX_LEVEL=3 -DCT_SHORTCUT_SHIFT=1 -Iverify/genmc -Iinclude -Isrc -Wno-unused-function"
+-DCT_MAX_LEVEL=3 -DCT_NODE_SHIFT=1 -Iverify/genmc -Iinclude -Isrc -Wno-unused-function"
 options="--disable-estimation --disable-warn-on-unfreed-memory"
 
 # scenario  defines (- for none)  expected: pass | error, or per model
@@ -58,9 +59,14 @@ grace             CT_BROKEN_EPOCH_END_RELAXED     rc11=error,imm=pass
 grace             CT_BROKEN_EPOCH_BEGIN_NO_FENCE  error
 range_edges       -                               pass
 range_edges       CT_BROKEN_LINK_NO_RELEASE       error
-grace             CT_BROKEN_SHORTCUT_KEPT         error
-shortcut          -                               pass
-shortcut          CT_BROKEN_SHORTCUT_RELAXED      error
+grace             CT_BROKEN_INDEX_KEPT            error
+index_publish     -                               pass
+index_publish     CT_BROKEN_INDEX_RELAXED         error
+index_nodes       -                               pass
+index_nodes       CT_BROKEN_NODE_UNLINK_LIVE      error
+index_nodes       CT_BROKEN_SET_NO_HOLD           error
+index_nodes       CT_BROKEN_INDEX_KEPT            error
+index_stale       CT_BROKEN_INDEX_ZERO_TRUSTED    rc11=error,imm=skip
 grace_poller      WRITER_POLLS=3                  rc11=pass,imm=skip
 grace_poller      CT_BROKEN_TWO_EPOCHS            error
 barrier           -                               pass
@@ -76,7 +82,7 @@ cache_reuse       READER=1                        pass
 cache_reuse       READER=1,CT_BROKEN_BARRIER_TWO_ADVANCES error
 cache_reuse       READER=2                        pass
 cache_reuse       READER=2,CT_BROKEN_BARRIER_TWO_ADVANCES error
-cache_reuse       READER=1,CT_BROKEN_SHORTCUT_KEPT error
+cache_reuse       READER=1,CT_BROKEN_INDEX_KEPT error
 "
 # The long runs, and the orders the design names that no scenario needs
 # (docs/verification.md, "Findings").
@@ -95,6 +101,8 @@ walk_reclaim      WALKS=2,CT_BROKEN_EARLY_FREE                       error
 walk_reclaim      -                                                  pass
 walk_reclaim      GM_REACH_FREE                                      error
 cache_reuse       -                                                  pass
+index_stale       -                                                  pass
+index_stale       CT_BROKEN_INDEX_ZERO_TRUSTED                       imm=error,rc11=skip
 "
 	limit=${GENMC_TIME_LIMIT:-1800}
 fi
@@ -103,10 +111,10 @@ if [ "${GENMC_MATRIX:-0}" = 1 ]; then
 	runs=""
 	knobs=${GENMC_KNOBS:-"NEXT_LOAD_RELAXED LINK_NO_RELEASE FREEZE_RELAXED STATE_NO_ACQUIRE
 	DROP_NO_ACQUIRE SLOT_CAS_NO_RELEASE SLOT_CAS_NO_ACQUIRE SLOT_LOAD_RELAXED SEAL_NO_FENCE
-	EARLY_FREE EPOCH_END_RELAXED EPOCH_BEGIN_NO_FENCE SHORTCUT_KEPT SHORTCUT_RELAXED"}
+	EARLY_FREE EPOCH_END_RELAXED EPOCH_BEGIN_NO_FENCE INDEX_KEPT INDEX_RELAXED"}
 	for knob in $knobs; do
 		for scenario in mark_last release_release mark_kill_lookup towers link_kill \
-			grace range_edges shortcut; do
+			grace range_edges index_publish index_nodes; do
 			runs="$runs
 $scenario CT_BROKEN_$knob any"
 		done

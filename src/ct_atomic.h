@@ -72,7 +72,7 @@
 #define CT_ORDER_SLOT_CAS      __ATOMIC_ACQ_REL
 #define CT_ORDER_SLOT_CAS_FAIL __ATOMIC_ACQUIRE
 #endif
-#ifdef CT_BROKEN_SHORTCUT_RELAXED /* setting a shortcut: relaxed */
+#ifdef CT_BROKEN_INDEX_RELAXED /* publishing an index entry: relaxed */
 #define CT_ORDER_WORD_PUBLISH __ATOMIC_RELAXED
 #else
 #define CT_ORDER_WORD_PUBLISH __ATOMIC_RELEASE
@@ -95,13 +95,7 @@ static inline void ct_init_word(uintptr_t *p, uintptr_t v)
 	__atomic_store_n(p, v, __ATOMIC_RELAXED);
 }
 
-/* Relaxed store of a hint others may read (a shortcut's key). */
-static inline void ct_store_hint(uintptr_t *p, uintptr_t v)
-{
-	__atomic_store_n(p, v, __ATOMIC_RELAXED);
-}
-
-/* Release CAS of a word others read (a shortcut); relaxed on failure. */
+/* Release CAS of a word others read (an index entry or root); relaxed on failure. */
 static inline bool ct_publish_word(uintptr_t *p, uintptr_t old, uintptr_t new_)
 {
 	return __atomic_compare_exchange_n(p, &old, new_, false, CT_ORDER_WORD_PUBLISH,
@@ -235,14 +229,9 @@ static inline void ct_init_word(uintptr_t *p, uintptr_t v)
 	ck_pr_store_ptr((void **)p, (void *)v);
 }
 
-static inline void ct_store_hint(uintptr_t *p, uintptr_t v)
-{
-	ck_pr_store_ptr((void **)p, (void *)v);
-}
-
 static inline bool ct_publish_word(uintptr_t *p, uintptr_t old, uintptr_t new_)
 {
-	/* The leaf's fields are visible before the pointer to it. */
+	/* A node's or a leaf's fields are visible before the pointer to it. */
 	ck_pr_fence_release();
 	return ck_pr_cas_ptr(p, (void *)old, (void *)new_);
 }

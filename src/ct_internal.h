@@ -11,17 +11,19 @@
  * word at one level.  A *hold* keeps a leaf alive; a leaf whose holds reach
  * zero is *dead*; its *killer* is whoever dropped the last hold.  Leaves are
  * *linked* and *unlinked* per level, *retired* once unreachable, and freed
- * after three epoch advances.  A *shortcut* is a table's hint from a block
- * to a leaf that was linked for it; a hint is only ever trusted through a
- * slot or a hold of the leaf.  Invariants are cited by their letters in
- * design.md: H (holds), S (one live leaf per block), F (freeze), T
- * (top-down), U (unlink), D (descend), O (order of same-key leaves), R
- * (retire), K (shortcuts).
+ * after three epoch advances.  The *index* is a table's radix tree from
+ * block number to the leaf linked for that block; its *nodes* have holds,
+ * die and are retired like leaves, and an *entry* of the index is only a
+ * hint, trusted through a slot or a hold of its leaf.  Invariants are cited
+ * by their letters in design.md: H (holds), S (one live leaf per block), F
+ * (freeze), T (top-down), U (unlink), D (descend), O (order of same-key
+ * leaves), R (retire), K (index entries), N1-N5 (index nodes).
  *
  * Sections.  Whatever reads a leaf that other threads can retire runs inside
  * an epoch section, between ct_enter() and ct_exit() on its context: every
- * function of skiplist.c, the ct_leaf_*(), ct_shortcut_*() and
- * ct_*_block() functions of leaf.c, and ct_retire().  Their comments say "Section: required".  The
+ * function of skiplist.c and index.c (but ct_index_fini()), the ct_leaf_*()
+ * and ct_*_block() functions of leaf.c, ct_retire() and ct_retire_node().
+ * Their comments say "Section: required".  The
  * public cowtable_*() functions open and close their sections themselves and
  * are called outside one.  Callbacks of range operations run outside.
  *
@@ -30,11 +32,12 @@
  * another thread (cowtable_barrier() waits, by contract), no recursion, no
  * libc but memset/memcpy and the default allocator.
  *
- * Files:
- *   skiplist.c  the index of leaves: search, descend, link, freeze, unlink
- *   leaf.c      slots and holds, a leaf's life; the single-page API
+ * Files, each calling only the ones below it (and table.c's helpers):
  *   range.c     mark_range, release_range, foreach
- *   reclaim.c   sections, leaf memory and cache, retire, seal, poll, barrier
+ *   leaf.c      slots and holds, a leaf's life; the single-page API
+ *   skiplist.c  the ordered list of leaves: search, descend, link, freeze, unlink
+ *   index.c     the block index: block number to leaf, its nodes' life
+ *   reclaim.c   sections, leaf and node memory, retire, seal, poll, barrier
  *   table.c     tables and contexts, count, heights
  */
 #ifndef CT_INTERNAL_H
@@ -57,11 +60,13 @@
 #endif
 
 /*
- * Tallest tower.  With p = 1/4 per level, 20 levels index 4^20 leaves.  A
- * torture build lowers it to make link/unlink races between towers common.
+ * Tallest tower.  With p = 1/4 per level, 16 levels index 4^16 leaves (a
+ * quarter of an EiB of 4 KiB pages); the block index, not the list, is the
+ * path of single-page operations.  A torture build lowers it to make
+ * link/unlink races between towers common.
  */
 #ifndef CT_MAX_LEVEL
-#define CT_MAX_LEVEL 20
+#define CT_MAX_LEVEL 16
 #endif
 
 /* Largest reference count; a build for tests may lower it. */
@@ -80,19 +85,15 @@
 #define CT_BLOCK_SHIFT (COWTABLE_PAGE_SHIFT + CT_LEAF_SHIFT)
 #define CT_BLOCK_SIZE  ((uintptr_t)1 << CT_BLOCK_SHIFT)
 
-/*
- * A table has 2^CT_SHORTCUT_SHIFT shortcuts, indexed by block number modulo
- * their number: 4096 cover a dense 1 GiB region (4 KiB pages) in 64 KiB
- * (design.md, "Shortcuts").  0 builds a table without them.
- */
-#ifndef CT_SHORTCUT_SHIFT
-#define CT_SHORTCUT_SHIFT 12
-#endif
-#define CT_SHORTCUTS (CT_SHORTCUT_SHIFT > 0 ? 1u << CT_SHORTCUT_SHIFT : 0u)
-
 static inline uintptr_t ct_block_of(uintptr_t vaddr)
 {
 	return vaddr & ~(CT_BLOCK_SIZE - 1);
+}
+
+/* A block's number: its first address >> CT_BLOCK_SHIFT. */
+static inline uintptr_t ct_block_number(uintptr_t vaddr)
+{
+	return vaddr >> CT_BLOCK_SHIFT;
 }
 
 static inline unsigned int ct_slot_index(uintptr_t vaddr)
@@ -173,23 +174,62 @@ static inline struct ct_leaf *ct_ptr(uintptr_t word)
 }
 
 /*
- * A shortcut: a leaf linked for a block (K), and the key of the block its
- * linker wrote beside it, so that a lookup of another block can tell it
- * without touching the leaf.  The key is only a filter: it may lag the
- * leaf, whose own key decides.
+ * The block index (design.md, "The block index"): a radix tree from block
+ * number to leaf, CT_NODE_SHIFT bits of the block number per level.  A node
+ * of height 1 (the bottom) holds leaves, one of height h > 1 nodes of
+ * height h - 1.  Model checking builds nodes of two entries.
  */
-struct ct_shortcut {
-	uintptr_t key;
-	uintptr_t leaf;
+#ifndef CT_NODE_SHIFT
+#define CT_NODE_SHIFT 6
+#endif
+#define CT_NODE_ENTRIES (1u << CT_NODE_SHIFT)
+#define CT_BLOCK_BITS   ((unsigned int)(sizeof(uintptr_t) * 8) - CT_BLOCK_SHIFT)
+/* The tallest tree: enough levels for every block number. */
+#define CT_INDEX_HEIGHT ((CT_BLOCK_BITS + CT_NODE_SHIFT - 1) / CT_NODE_SHIFT)
+
+/* leaf->state or node->state: an index node, not a leaf. */
+#define CT_NODE 4u
+
+/*
+ * An index node.  Its first fields sit where a leaf's do (table.c checks),
+ * so that retired nodes wait in the same batches as leaves, chained through
+ * link, and CT_NODE in state tells them apart when a batch is freed.
+ */
+struct ct_node {
+	uintptr_t base;       /* the first block number it covers; immutable */
+	uint32_t holds;       /* invariant N1; 0: dead, and stays 0 */
+	uint32_t state;       /* CT_NODE | height << CT_HEIGHT_SHIFT; immutable */
+	struct ct_leaf *link; /* retire batch */
+#ifdef CT_STRESS_CHECKS
+	uint64_t stamp; /* CT_STAMP_*, as a leaf's */
+#endif
+	uintptr_t entry[CT_NODE_ENTRIES]; /* 0, a leaf (height 1) or a node */
 };
+
+static inline unsigned int ct_node_height(const struct ct_node *n)
+{
+	return (ct_load_u32(&n->state) >> CT_HEIGHT_SHIFT) & 0xffu;
+}
+
+/* Whether a node of height @h (or the root at that height) covers block number @b. */
+static inline bool ct_node_covers(unsigned int h, uintptr_t b)
+{
+	return h * CT_NODE_SHIFT >= CT_BLOCK_BITS || (b >> (h * CT_NODE_SHIFT)) == 0;
+}
+
+/* The entry of block number @b in a node of height @h. */
+static inline unsigned int ct_node_index(unsigned int h, uintptr_t b)
+{
+	return (unsigned int)(b >> ((h - 1) * CT_NODE_SHIFT)) & (CT_NODE_ENTRIES - 1);
+}
 
 /* The table behind struct cowtable's private words. */
 struct ct_table {
 	struct cowtable_allocator alloc;
-	struct ct_leaf *head;         /* sentinel, CT_MAX_LEVEL tall, key never compared */
-	uint32_t level;               /* levels in use, only grows; searches start there */
-	struct ct_shortcut *shortcut; /* CT_SHORTCUTS of them, by block (K); NULL if none */
-	void *contexts;               /* struct cowtable_ctx list, push only */
+	struct ct_leaf *head; /* sentinel, CT_MAX_LEVEL tall, key never compared */
+	uint32_t level;       /* levels in use, only grows; searches start there */
+	uintptr_t index;      /* the index's top node, or 0: no index memory (N2) */
+	void *contexts;       /* struct cowtable_ctx list, push only */
 	ck_epoch_t epoch;
 #ifdef CT_STRESS_CHECKS
 	int64_t violations;  /* what a check below found wrong */
@@ -210,6 +250,8 @@ struct ct_table {
 #ifndef CT_CACHE_LEAVES
 #define CT_CACHE_LEAVES 128 /* freed leaves a context keeps for reuse; 0 in model checking */
 #endif
+/* Heights the cache keeps (one leaf in 256 is taller): a context stays small. */
+#define CT_CACHE_HEIGHTS (CT_MAX_LEVEL < 4 ? CT_MAX_LEVEL : 4)
 
 struct ct_batch {
 	struct ct_leaf *head;
@@ -232,7 +274,7 @@ struct cowtable_ctx {
 	uint32_t reclaim_at; /* open.n at which the next seal is attempted */
 	uint32_t poll_in;    /* calls to the next poll while leaves are pending */
 	uint32_t cache_n;
-	struct ct_leaf *cache[CT_MAX_LEVEL]; /* free leaves by height - 1 */
+	struct ct_leaf *cache[CT_CACHE_HEIGHTS]; /* free leaves by height - 1 */
 #ifdef CT_STRESS_CHECKS
 	uint32_t entered; /* the epoch the current section began in, as ck_epoch_begin() read it */
 #endif
@@ -315,18 +357,28 @@ void ct_stamp(struct ct_leaf *l, uint64_t stamp);
 void ct_violation(struct ct_table *t, uint32_t check, uint64_t stamp);
 #define CT_CHECK(ctx, l) ct_check_leaf(ctx, l)
 #define CT_STAMP(l, s)   ct_stamp(l, s)
+/* A node's stamp sits where a leaf's does. */
+#define CT_CHECK_NODE(ctx, n) ct_check_leaf(ctx, (struct ct_leaf *)(void *)(n))
+#define CT_STAMP_NODE(n, s)   ct_stamp((struct ct_leaf *)(void *)(n), s)
 #elif defined(CT_VERIFY_HOOKS)
 /*
- * Model checking (verify/genmc): the harness checks every leaf a search
- * touches, and every retired leaf it frees (ct_verify_dead(), reclaim.c).
+ * Model checking (verify/genmc): the harness checks every leaf and index
+ * node a search touches, and every retired leaf and node it frees
+ * (ct_verify_dead(), ct_verify_dead_node(), reclaim.c).
  */
 void ct_verify_leaf(struct cowtable_ctx *ctx, struct ct_leaf *l);
 void ct_verify_dead(struct cowtable_ctx *ctx, struct ct_leaf *l);
-#define CT_CHECK(ctx, l) ct_verify_leaf(ctx, l)
-#define CT_STAMP(l, s)   ((void)0)
+void ct_verify_node(struct cowtable_ctx *ctx, struct ct_node *n);
+void ct_verify_dead_node(struct cowtable_ctx *ctx, struct ct_node *n);
+#define CT_CHECK(ctx, l)      ct_verify_leaf(ctx, l)
+#define CT_STAMP(l, s)        ((void)0)
+#define CT_CHECK_NODE(ctx, n) ct_verify_node(ctx, n)
+#define CT_STAMP_NODE(n, s)   ((void)0)
 #else
-#define CT_CHECK(ctx, l) ((void)0)
-#define CT_STAMP(l, s)   ((void)0)
+#define CT_CHECK(ctx, l)      ((void)0)
+#define CT_STAMP(l, s)        ((void)0)
+#define CT_CHECK_NODE(ctx, n) ((void)0)
+#define CT_STAMP_NODE(n, s)   ((void)0)
 #endif
 
 /* table.c */
@@ -339,12 +391,20 @@ void ct_exit(struct cowtable_ctx *ctx);
 struct ct_leaf *ct_leaf_alloc(struct cowtable_ctx *ctx, unsigned int height);
 void ct_leaf_free(struct cowtable_ctx *ctx, struct ct_leaf *l);
 void ct_retire(struct cowtable_ctx *ctx, struct ct_leaf *l);
+struct ct_node *ct_node_alloc(struct cowtable_ctx *ctx);
+void ct_node_free(struct ct_table *t, struct ct_node *n);
+void ct_retire_node(struct cowtable_ctx *ctx, struct ct_node *n);
 void ct_maybe_reclaim(struct cowtable_ctx *ctx);
 void ct_ctx_release_memory(struct cowtable_ctx *ctx);
 
+/* index.c */
+struct ct_leaf *ct_index_get(struct cowtable_ctx *ctx, uintptr_t key);
+struct ct_leaf *ct_index_before(struct cowtable_ctx *ctx, uintptr_t key);
+void ct_index_set(struct cowtable_ctx *ctx, struct ct_leaf *l);
+void ct_index_clear(struct cowtable_ctx *ctx, struct ct_leaf *l);
+void ct_index_fini(struct ct_table *t);
+
 /* leaf.c */
-void ct_shortcut_set(struct cowtable_ctx *ctx, struct ct_leaf *l);
-void ct_shortcut_clear(struct cowtable_ctx *ctx, struct ct_leaf *l);
 int ct_mark_block(struct cowtable_ctx *ctx, struct ct_cursor *cur, uintptr_t start,
                   const cowtable_frame_t *frames, size_t *i, size_t n);
 unsigned int ct_release_slots(struct cowtable_ctx *ctx, struct ct_cursor *cur, struct ct_leaf *l,

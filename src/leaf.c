@@ -208,6 +208,11 @@ int ct_mark_block(struct cowtable_ctx *ctx, struct ct_cursor *cur, uintptr_t sta
 	if (end > n)
 		end = n;
 	height = cur->spare != NULL ? ct_leaf_height(cur->spare) : ct_random_height(ctx);
+	if (finger == 0 && height == 1) {
+		/* A leaf before ours in the index is a level-0 finger (D, checked there). */
+		cur->preds[0] = ct_index_before(ctx, key);
+		finger = cur->preds[0] != NULL;
+	}
 	for (;;) {
 		filled = ct_neighbours(ctx, key, cur->preds, cur->succs, height, finger);
 		if (filled > cur->finger)
@@ -283,97 +288,6 @@ unsigned int ct_release_slots(struct cowtable_ctx *ctx, struct ct_cursor *cur, s
 	return n;
 }
 
-static struct ct_shortcut *ct_shortcut_of(struct ct_table *t, uintptr_t key)
-{
-	return &t->shortcut[(key >> CT_BLOCK_SHIFT) & (CT_SHORTCUTS - 1)];
-}
-
-/*
- * Point the shortcut of @l's block at @l, just linked at level 0, unless it
- * points at a live leaf of the same block: then @l is already dead (S), and
- * a late linker must not hide the newer leaf.  It may replace a leaf of
- * another block, or a dead one.  The decision reads the old leaf itself,
- * never the key beside it, which another block's linker may have changed
- * since the pointer was read.  Section: required.
- */
-void ct_shortcut_set(struct cowtable_ctx *ctx, struct ct_leaf *l)
-{
-	struct ct_shortcut *sc;
-	struct ct_leaf *old;
-
-	if (ctx->table->shortcut == NULL)
-		return;
-	sc = ct_shortcut_of(ctx->table, l->key);
-	old = (struct ct_leaf *)ct_load_word(&sc->leaf);
-	for (;;) {
-		/*
-		 * A leaf read from a shortcut is neither freed nor recycled
-		 * while our section runs (K, R); its key is fixed until then,
-		 * and a dead leaf stays dead (H), so what is decided here
-		 * still holds when the CAS below succeeds.
-		 */
-		if (old != NULL && old->key == l->key && ct_load_u32(&old->holds) != 0)
-			return;
-		ct_store_hint(&sc->key, l->key);
-		CT_DELAY(ctx);
-		/*
-		 * Publishes @l to single-page operations (K).  Fails when
-		 * another link or a retire changed the shortcut meanwhile (to a
-		 * leaf of any block, or to 0): decide again on what is there
-		 * now, so that neither a late linker's dead leaf nor a cleared
-		 * word hides a live leaf.  Each failure is another's success.
-		 */
-		if (ct_publish_word(&sc->leaf, (uintptr_t)old, (uintptr_t)l))
-			return;
-		old = (struct ct_leaf *)ct_load_word(&sc->leaf);
-	}
-}
-
-/*
- * @l is about to be retired: make sure no shortcut points at it (K).  Its
- * linker set it before CT_LINK_DONE, which the retirer has seen, so the
- * load reads that store or a later one.  Section: required.
- */
-void ct_shortcut_clear(struct cowtable_ctx *ctx, struct ct_leaf *l)
-{
-	uintptr_t *w;
-
-	if (ctx->table->shortcut == NULL)
-		return;
-	w = &ct_shortcut_of(ctx->table, l->key)->leaf;
-	/*
-	 * Unlinks @l from the shortcuts.  Fails when a link of another leaf
-	 * replaced it meanwhile: then no shortcut points at @l either.
-	 */
-	if (ct_load_word(w) == (uintptr_t)l)
-		ct_cas_word(w, (uintptr_t)l, 0);
-}
-
-/*
- * The leaf the shortcut of @key's block points at, if it is a leaf for that
- * block, or NULL.  It may be dead, or a dead one replaced by a newer leaf:
- * only a non-zero slot or a hold taken on it says it is live (K).
- * Section: required.
- */
-static struct ct_leaf *ct_shortcut_get(struct cowtable_ctx *ctx, uintptr_t key)
-{
-	struct ct_shortcut *sc;
-	struct ct_leaf *l;
-
-	if (ctx->table->shortcut == NULL)
-		return NULL;
-	sc = ct_shortcut_of(ctx->table, key);
-	/* Another block's shortcut costs no access to its leaf. */
-	if (ct_load_word(&sc->key) != key)
-		return NULL;
-	l = (struct ct_leaf *)ct_load_word(&sc->leaf);
-	if (l == NULL)
-		return NULL;
-	CT_LATE_EPOCH(ctx);
-	CT_CHECK(ctx, l);
-	return l->key == key ? l : NULL;
-}
-
 static bool ct_aligned(uintptr_t vaddr)
 {
 	return (vaddr & (COWTABLE_PAGE_SIZE - 1)) == 0;
@@ -398,8 +312,8 @@ int cowtable_mark(struct cowtable_ctx *ctx, uintptr_t vaddr, cowtable_frame_t fr
 		return COWTABLE_EINVAL;
 	ct_cursor_init(&cur);
 	ct_enter(ctx);
-	/* A live leaf met through the shortcut is the block's leaf (S, K). */
-	l = ct_shortcut_get(ctx, ct_block_of(vaddr));
+	/* A live leaf met through the index is the block's leaf (S, K). */
+	l = ct_index_get(ctx, vaddr);
 	CT_DELAY(ctx);
 	r = l != NULL ? ct_mark_in_leaf(ctx, &cur, l, vaddr, &frame, &i, 1) : CT_LEAF_DEAD;
 	if (r == CT_LEAF_DEAD)
@@ -421,8 +335,8 @@ int cowtable_release(struct cowtable_ctx *ctx, uintptr_t vaddr, cowtable_frame_t
 	if (ctx == NULL || !ct_aligned(vaddr))
 		return COWTABLE_EINVAL;
 	ct_enter(ctx);
-	/* Through the shortcut, a release changes only a non-zero slot (S, K). */
-	l = ct_shortcut_get(ctx, ct_block_of(vaddr));
+	/* Through the index, a release changes only a non-zero slot (S, K). */
+	l = ct_index_get(ctx, vaddr);
 	CT_DELAY(ctx);
 	n = l != NULL ? ct_release_slots(ctx, NULL, l, k, k + 1, &seen, &released) : 0;
 	if (n == 0) {
@@ -451,19 +365,30 @@ bool cowtable_lookup(struct cowtable_ctx *ctx, uintptr_t vaddr, cowtable_frame_t
 	ct_enter(ctx);
 	/*
 	 * Linearization point of a lookup that finds the page: a non-zero slot
-	 * (H), whichever way its leaf was reached.  Through the shortcut, a
-	 * zero proves nothing (K): descend.
+	 * (H), whichever way its leaf was reached.  Through the index, a zero
+	 * proves the page untracked only if the leaf is still live after it
+	 * was read: it was then the block's one live leaf (S) when the zero was
+	 * read, the linearization point.  Otherwise descend (K).
 	 */
-	l = ct_shortcut_get(ctx, ct_block_of(vaddr));
+	l = ct_index_get(ctx, vaddr);
 	CT_DELAY(ctx);
-	if (l != NULL)
+	if (l != NULL) {
 		s = ct_load_slot(&l->slot[ct_slot_index(vaddr)]);
+#ifndef CT_BROKEN_INDEX_ZERO_TRUSTED /* broken control: a dead leaf's zero is trusted */
+		if (s == 0 && ct_load_u32(&l->holds) != 0)
+			goto out;
+#else
+		if (s == 0)
+			goto out;
+#endif
+	}
 	if (s == 0) {
 		l = ct_leaf_of(ctx, vaddr);
 		CT_DELAY(ctx);
 		if (l != NULL)
 			s = ct_load_slot(&l->slot[ct_slot_index(vaddr)]);
 	}
+out:
 	ct_exit(ctx);
 	if (s == 0)
 		return false;

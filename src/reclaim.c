@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
- * Leaf memory: epoch sections, allocation and the per-context leaf cache,
- * retire batches, and their reclamation three epoch advances after they were
- * sealed.  cowtable files no ck_epoch callbacks: it uses ck_epoch for
- * sections, for advancing the global epoch and for grace periods, and keeps
- * its own sealed batches so that it can state, and check, the bound in
- * docs/design.md ("Reclamation").
+ * Leaf and node memory: epoch sections, allocation and the per-context leaf
+ * cache, retire batches (leaves and index nodes), and their reclamation
+ * three epoch advances after they were sealed.  cowtable files no ck_epoch
+ * callbacks: it uses ck_epoch for sections, for advancing the global epoch
+ * and for grace periods, and keeps its own sealed batches so that it can
+ * state, and check, the bound in docs/design.md ("Reclamation").
  */
 #include "ct_internal.h"
 
@@ -109,7 +109,7 @@ static void ct_check_bound(struct cowtable_ctx *ctx, uint32_t e)
 /* A leaf of @height from the context's cache or the allocator; NULL if that failed. */
 struct ct_leaf *ct_leaf_alloc(struct cowtable_ctx *ctx, unsigned int height)
 {
-	struct ct_leaf *l = ctx->cache[height - 1];
+	struct ct_leaf *l = height <= CT_CACHE_HEIGHTS ? ctx->cache[height - 1] : NULL;
 	char *raw;
 
 	if (l != NULL) {
@@ -132,7 +132,7 @@ void ct_leaf_free(struct cowtable_ctx *ctx, struct ct_leaf *l)
 	static const uint32_t cache_leaves = CT_CACHE_LEAVES;
 	unsigned int height = ct_leaf_height(l);
 
-	if (ctx->cache_n < cache_leaves) {
+	if (height <= CT_CACHE_HEIGHTS && ctx->cache_n < cache_leaves) {
 		CT_STAMP(l, CT_STAMP_CACHED);
 		l->link = ctx->cache[height - 1];
 		ctx->cache[height - 1] = l;
@@ -142,7 +142,42 @@ void ct_leaf_free(struct cowtable_ctx *ctx, struct ct_leaf *l)
 	ct_free(ctx->table, (uintptr_t *)(void *)l - height, ct_leaf_size(height));
 }
 
-/* Free a batch of retired leaves whose grace period has passed. */
+/* A node from the allocator (nodes are not cached); NULL if that failed. */
+struct ct_node *ct_node_alloc(struct cowtable_ctx *ctx)
+{
+	struct ct_node *n = ct_alloc(ctx->table, sizeof(struct ct_node));
+
+	if (n != NULL)
+		CT_STAMP_NODE(n, CT_STAMP_LIVE);
+	return n;
+}
+
+/* Give a node nobody can reach any more back to the allocator. */
+void ct_node_free(struct ct_table *t, struct ct_node *n)
+{
+	ct_free(t, n, sizeof(*n));
+}
+
+#ifdef CT_STRESS_CHECKS
+/* A retired node about to be freed must be dead: no hold, every entry 0 (N1). */
+static void ct_check_dead_node(struct cowtable_ctx *ctx, struct ct_node *n)
+{
+	unsigned int i;
+	bool dead = ct_load_u32(&n->holds) == 0;
+
+	for (i = 0; i < CT_NODE_ENTRIES; i++)
+		dead = dead && ct_load_word(&n->entry[i]) == 0;
+	if (!dead)
+		ct_violation(ctx->table, CT_CHECK_DEAD, n->base);
+}
+#define CT_CHECK_DEAD_NODE(ctx, n) ct_check_dead_node(ctx, n)
+#elif defined(CT_VERIFY_HOOKS)
+#define CT_CHECK_DEAD_NODE(ctx, n) ct_verify_dead_node(ctx, n)
+#else
+#define CT_CHECK_DEAD_NODE(ctx, n) ((void)0)
+#endif
+
+/* Free a batch of retired leaves and nodes whose grace period has passed. */
 static void ct_free_batch(struct cowtable_ctx *ctx, struct ct_batch *b)
 {
 	struct ct_leaf *l, *next;
@@ -156,6 +191,11 @@ static void ct_free_batch(struct cowtable_ctx *ctx, struct ct_batch *b)
 #endif
 	for (l = b->head; l != NULL; l = next) {
 		next = l->link;
+		if (ct_load_u32(&l->state) & CT_NODE) {
+			CT_CHECK_DEAD_NODE(ctx, (struct ct_node *)(void *)l);
+			ct_node_free(ctx->table, (struct ct_node *)(void *)l);
+			continue;
+		}
 		CT_CHECK_DEAD(ctx, l);
 		ct_leaf_free(ctx, l);
 	}
@@ -165,15 +205,12 @@ static void ct_free_batch(struct cowtable_ctx *ctx, struct ct_batch *b)
 }
 
 /*
- * @l is dead and unreachable at every level (R): clear its shortcut, the
- * last pointer to it (K), and free it after a grace period.  Section:
- * required (the caller just unlinked it).
+ * @l is dead and unreachable, at every level of the list (R) and from the
+ * index (K): free it after a grace period.  Section: required (the caller
+ * just unlinked it).
  */
 void ct_retire(struct cowtable_ctx *ctx, struct ct_leaf *l)
 {
-#ifndef CT_BROKEN_SHORTCUT_KEPT /* broken control: a shortcut outlives its leaf */
-	ct_shortcut_clear(ctx, l);
-#endif
 #ifdef CT_BROKEN_NO_GRACE
 	/* Broken control: free at once, while readers may still hold the leaf. */
 	ct_free(ctx->table, (uintptr_t *)(void *)l - ct_leaf_height(l),
@@ -183,6 +220,21 @@ void ct_retire(struct cowtable_ctx *ctx, struct ct_leaf *l)
 	CT_STAMP(l, CT_STAMP_RETIRED | ct_load_u32(&ctx->table->epoch.epoch));
 	l->link = ctx->open.head;
 	ctx->open.head = l;
+	ctx->open.n++;
+	ct_store_stat(&ctx->pending, ct_load_stat(&ctx->pending) + 1);
+}
+
+/*
+ * @n is dead and unlinked from the index (N2): free it after a grace period,
+ * in the batch that takes leaves.  Section: required.
+ */
+void ct_retire_node(struct cowtable_ctx *ctx, struct ct_node *n)
+{
+	struct ct_leaf *as_leaf = (struct ct_leaf *)(void *)n; /* the same header words */
+
+	CT_STAMP_NODE(n, CT_STAMP_RETIRED | ct_load_u32(&ctx->table->epoch.epoch));
+	as_leaf->link = ctx->open.head;
+	ctx->open.head = as_leaf;
 	ctx->open.n++;
 	ct_store_stat(&ctx->pending, ct_load_stat(&ctx->pending) + 1);
 }
@@ -373,7 +425,7 @@ void ct_ctx_release_memory(struct cowtable_ctx *ctx)
 		ct_seal(ctx); /* into slot 0, free now */
 		ct_free_expired(ctx, 0, true);
 	}
-	for (h = 1; h <= CT_MAX_LEVEL; h++) {
+	for (h = 1; h <= CT_CACHE_HEIGHTS; h++) {
 		while ((l = ctx->cache[h - 1]) != NULL) {
 			ctx->cache[h - 1] = l->link;
 			ct_free(ctx->table, (uintptr_t *)(void *)l - h, ct_leaf_size(h));

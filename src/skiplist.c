@@ -131,6 +131,18 @@ struct ct_leaf *ct_descend(struct cowtable_ctx *ctx, uintptr_t key)
 	return curr;
 }
 
+/*
+ * @l is dead and unlinked from every level: clear its index entry, the last
+ * pointer to it (K), then retire it.
+ */
+static void ct_retire_leaf(struct cowtable_ctx *ctx, struct ct_leaf *l)
+{
+#ifndef CT_BROKEN_INDEX_KEPT /* broken control: an index entry outlives its leaf */
+	ct_index_clear(ctx, l);
+#endif
+	ct_retire(ctx, l);
+}
+
 static void ct_raise_level(struct ct_table *t, unsigned int height)
 {
 	uint32_t level = ct_load_u32(&t->level);
@@ -151,7 +163,7 @@ void ct_freeze_tower(struct ct_leaf *l)
 
 /*
  * Link a published leaf at levels 1 and up, bottom-up, then record that its
- * linker is done with it (its shortcut is set by then).  Stops early once
+ * linker is done with it (its index entry is set by then).  Stops early once
  * the leaf is frozen: its killer is tearing it down.  Whichever of the
  * linker and the killer finishes second retires the leaf (design.md, "who
  * retires a leaf").
@@ -205,7 +217,7 @@ done:
 	if (ct_faa_u32(&l->state, CT_LINK_DONE) & CT_FREEZE_DONE) {
 		/* The killer came and went: unlink what we linked, then retire. */
 		ct_neighbours(ctx, l->key, preds, succs, height, 0);
-		ct_retire(ctx, l);
+		ct_retire_leaf(ctx, l);
 	}
 }
 
@@ -228,8 +240,8 @@ bool ct_link(struct cowtable_ctx *ctx, struct ct_leaf *l, struct ct_leaf **preds
 	 */
 	if (!ct_cas_word(ct_next(preds[0], 0), (uintptr_t)succs[0], (uintptr_t)l))
 		return false;
-	/* Before CT_LINK_DONE, so that whoever retires the leaf clears it (K). */
-	ct_shortcut_set(ctx, l);
+	/* Before CT_LINK_DONE, so that whoever retires the leaf clears it (K, N4). */
+	ct_index_set(ctx, l);
 	ct_raise_level(ctx->table, height);
 	ct_link_upper(ctx, l, preds, succs);
 	return true;
@@ -259,6 +271,6 @@ unsigned int ct_remove_dead(struct cowtable_ctx *ctx, struct ct_leaf *l, struct 
 	CT_DELAY(ctx);
 	finger = ct_neighbours(ctx, l->key, preds, succs, height, finger);
 	if (state & CT_LINK_DONE)
-		ct_retire(ctx, l);
+		ct_retire_leaf(ctx, l);
 	return finger;
 }

@@ -35,7 +35,17 @@ _Static_assert(sizeof(struct ct_table) <= sizeof(struct cowtable),
 _Static_assert(_Alignof(struct ct_table) <= _Alignof(struct cowtable),
                "struct cowtable is under-aligned for struct ct_table");
 _Static_assert(COWTABLE_REFS_MAX == CT_REFS_MASK, "a slot's count has 24 bits");
-_Static_assert(CT_SHORTCUT_SHIFT >= 0 && CT_SHORTCUT_SHIFT <= 24, "CT_SHORTCUT_SHIFT: 0 to 24");
+_Static_assert(CT_NODE_SHIFT >= 1 && CT_NODE_SHIFT <= 8, "CT_NODE_SHIFT: 1 to 8");
+_Static_assert(sizeof(struct ct_node) <= 4096, "an index node is one small allocation");
+/* Retired nodes wait in the batches of leaves: the words a batch reads sit alike. */
+_Static_assert(offsetof(struct ct_node, holds) == offsetof(struct ct_leaf, holds) &&
+                       offsetof(struct ct_node, state) == offsetof(struct ct_leaf, state) &&
+                       offsetof(struct ct_node, link) == offsetof(struct ct_leaf, link),
+               "struct ct_node's header is struct ct_leaf's");
+#ifdef CT_STRESS_CHECKS
+_Static_assert(offsetof(struct ct_node, stamp) == offsetof(struct ct_leaf, stamp),
+               "a node's stamp sits where a leaf's does");
+#endif
 _Static_assert(COWTABLE_FRAME_MAX == ~0ull >> CT_REFS_BITS, "a slot's frame has 40 bits");
 
 #define CT_CTX_ALIGN _Alignof(struct cowtable_ctx)
@@ -105,7 +115,6 @@ int cowtable_init(struct cowtable *table, const struct cowtable_allocator *alloc
 {
 	struct ct_table *t;
 	struct ct_leaf *head;
-	struct ct_shortcut *shortcut;
 	char *raw;
 	unsigned int i;
 
@@ -124,18 +133,6 @@ int cowtable_init(struct cowtable *table, const struct cowtable_allocator *alloc
 	raw = allocator->alloc(ct_head_size(), allocator->arg);
 	if (raw == NULL)
 		return COWTABLE_ENOMEM;
-	shortcut = NULL;
-	if (CT_SHORTCUTS > 0) {
-		shortcut = allocator->alloc(CT_SHORTCUTS * sizeof(*shortcut), allocator->arg);
-		if (shortcut == NULL) {
-			allocator->free(raw, ct_head_size(), allocator->arg);
-			return COWTABLE_ENOMEM;
-		}
-		for (i = 0; i < CT_SHORTCUTS; i++) {
-			ct_init_word(&shortcut[i].key, 0);
-			ct_init_word(&shortcut[i].leaf, 0);
-		}
-	}
 	head = (struct ct_leaf *)(void *)(raw + CT_MAX_LEVEL * sizeof(uintptr_t));
 	for (i = 0; i < CT_MAX_LEVEL; i++)
 		ct_init_word(ct_next(head, i), 0);
@@ -154,7 +151,7 @@ int cowtable_init(struct cowtable *table, const struct cowtable_allocator *alloc
 	t->alloc.arg = allocator->arg;
 	t->head = head;
 	t->level = 1;
-	t->shortcut = shortcut;
+	t->index = 0;
 	t->contexts = NULL;
 #ifdef CT_STRESS_CHECKS
 	t->violations = 0;
@@ -190,8 +187,7 @@ void cowtable_fini(struct cowtable *table)
 		t->alloc.free((uintptr_t *)(void *)l - h, ct_leaf_size(h), t->alloc.arg);
 	}
 	t->alloc.free((uintptr_t *)(void *)t->head - CT_MAX_LEVEL, ct_head_size(), t->alloc.arg);
-	if (t->shortcut != NULL)
-		t->alloc.free(t->shortcut, CT_SHORTCUTS * sizeof(*t->shortcut), t->alloc.arg);
+	ct_index_fini(t);
 	memset(table, 0, sizeof(*table));
 }
 
@@ -224,7 +220,7 @@ static void ct_ctx_init(struct cowtable_ctx *ctx, struct ct_table *t, void *raw)
 	ctx->reclaim_at = CT_BATCH_LEAVES;
 	ctx->poll_in = CT_POLL_CALLS;
 	ctx->cache_n = 0;
-	for (i = 0; i < CT_MAX_LEVEL; i++)
+	for (i = 0; i < CT_CACHE_HEIGHTS; i++)
 		ctx->cache[i] = NULL;
 }
 

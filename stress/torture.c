@@ -788,9 +788,10 @@ static int64_t pending_leaves(void)
 static void library_checks(const char *when)
 {
 	static const char *const what[] = {
-	        [CT_CHECK_STAMP] = "invariant 3: a leaf seen by a search after its retirement or "
-	                           "free",
-	        [CT_CHECK_DEAD] = "invariant 3: a retired leaf freed with a hold or a tracked page",
+	        [CT_CHECK_STAMP] = "invariant 3: a leaf or index node seen by a search after its "
+	                           "retirement or free",
+	        [CT_CHECK_DEAD] = "invariant 3: a retired leaf or index node freed with a hold, a "
+	                          "tracked page or an entry",
 	        [CT_CHECK_BOUND] = "invariant 6: a context over the reclamation bound after a poll",
 	};
 	struct ct_table *t = ct_table_of(&table);
@@ -803,6 +804,63 @@ static void library_checks(const char *when)
 	          (unsigned long long)ct_load_u64(&t->last_stamp)))
 		return;
 	ct_store_stat(&t->violations, 0);
+}
+
+/*
+ * Invariant 5 for the block index (K, N1-N3), quiescent: walked depth first,
+ * its nodes are live, of the height and base their place says, with as
+ * many holds as non-zero entries; its leaves come in key order, each the
+ * next leaf linked at level 0 of its block, and no linked leaf is missing
+ * unless an allocation failed (a setter then gives up).  @below walks level
+ * 0 alongside.  Depth: the tree's height, at most CT_INDEX_HEIGHT.
+ */
+static void check_index_node(const char *when, struct ct_node *n, unsigned int h, uintptr_t base,
+                             struct ct_leaf **below)
+{
+	unsigned int i, used = 0;
+	uintptr_t b;
+
+	CHECK(n->stamp == CT_STAMP_LIVE && ct_node_height(n) == h && n->base == base,
+	      "invariant 5: %s: index node of height %u (%u expected) base %#lx (%#lx expected) "
+	      "stamp %#llx",
+	      when, ct_node_height(n), h, (unsigned long)n->base, (unsigned long)base,
+	      (unsigned long long)n->stamp);
+	for (i = 0; i < CT_NODE_ENTRIES; i++) {
+		if (n->entry[i] == 0)
+			continue;
+		used++;
+		b = base + ((uintptr_t)i << ((h - 1) * CT_NODE_SHIFT));
+		if (h > 1) {
+			check_index_node(when, (struct ct_node *)n->entry[i], h - 1, b, below);
+			continue;
+		}
+		/* Leaves the index skipped (an allocation failed) come before this one. */
+		while (alloc.failures != 0 && *below != NULL && ct_block_number((*below)->key) < b)
+			*below = ct_ptr(*ct_next(*below, 0));
+		CHECK((struct ct_leaf *)n->entry[i] == *below && *below != NULL &&
+		              ct_block_number((*below)->key) == b,
+		      "invariant 5: %s: index entry of block %#lx at leaf %#lx, linked leaf %#lx",
+		      when, (unsigned long)b, (unsigned long)((struct ct_leaf *)n->entry[i])->key,
+		      *below != NULL ? (unsigned long)(*below)->key : 0ul);
+		if (*below != NULL)
+			*below = ct_ptr(*ct_next(*below, 0));
+	}
+	CHECK(n->holds == used && used != 0,
+	      "invariant 5: %s: index node of height %u base %#lx has %u holds and %u entries",
+	      when, h, (unsigned long)base, n->holds, used);
+}
+
+static void check_index(const char *when)
+{
+	struct ct_table *t = ct_table_of(&table);
+	struct ct_leaf *below = ct_ptr(*ct_next(t->head, 0));
+	struct ct_node *top = (struct ct_node *)t->index;
+
+	if (top != NULL)
+		check_index_node(when, top, ct_node_height(top), 0, &below);
+	if (alloc.failures == 0)
+		CHECK(below == NULL, "invariant 5: %s: leaf %#lx is linked but not indexed", when,
+		      (unsigned long)below->key);
 }
 
 /* Invariant 5, with every worker paused between operations. */
@@ -857,16 +915,7 @@ static void check_structure(const char *when)
 	CHECK(tracked == cowtable_count(&table),
 	      "invariant 5: %s: the leaves hold %zu tracked pages, count says %zu", when, tracked,
 	      cowtable_count(&table));
-	/* Shortcuts (K): quiescent, a leaf still stamped live is a linked one. */
-	for (k = 0; t->shortcut != NULL && k < CT_SHORTCUTS; k++) {
-		l = (struct ct_leaf *)t->shortcut[k].leaf;
-		if (l == NULL)
-			continue;
-		CHECK(l->stamp == CT_STAMP_LIVE &&
-		              ((l->key >> CT_BLOCK_SHIFT) & (CT_SHORTCUTS - 1)) == k,
-		      "invariant 5: %s: shortcut %u at a leaf of block %#lx, stamp %#llx", when, k,
-		      (unsigned long)l->key, (unsigned long long)l->stamp);
-	}
+	check_index(when);
 	library_checks(when);
 }
 

@@ -323,9 +323,21 @@ static int errors_and_failures(void)
 		return 0;
 	for (i = 0; i < 136; i++)
 		frames[i] = frame_of[i] = 1000 + i;
+	/*
+	 * A page of block 63, past the pages checked, builds the index's nodes
+	 * for blocks 0 to 63 first, so that the second allocation of the range
+	 * is the second leaf's.
+	 */
+	if (!CHECK(cowtable_mark(ctx, va(63 * 64), 7) == 2, "op #%llu: block 63",
+	           (unsigned long long)op))
+		return 0;
 	a.fail_at = a.calls + 2;
 	if (!CHECK(cowtable_mark_range(ctx, va(10), 100, frames + 10, &marked) == COWTABLE_ENOMEM,
 	           "op #%llu: enomem", (unsigned long long)op))
+		return 0;
+	if (!CHECK(cowtable_release(ctx, va(63 * 64), NULL) == COWTABLE_SHARED &&
+	                   cowtable_release(ctx, va(63 * 64), NULL) == COWTABLE_LAST,
+	           "op #%llu: block 63 released", (unsigned long long)op))
 		return 0;
 	if (!CHECK(marked == 54, "op #%llu: marked %zu", (unsigned long long)op, marked))
 		return 0;

@@ -12,15 +12,16 @@
  *    GM_POISON with a store of the word's own size and kind.  Under RC11
  *    GenMC itself reports an access racing with the free; under IMM, which
  *    has no notion of a race, the poison is what a late reader trips over;
- *  - ct_verify_leaf(), called by every search for every leaf it touches
- *    (CT_VERIFY_HOOKS): the leaf must not be poisoned;
+ *  - ct_verify_leaf() and ct_verify_node(), called by every search for every
+ *    leaf and index node it touches (CT_VERIFY_HOOKS): neither may be
+ *    poisoned;
  *  - tower heights chosen by the scenario (gm_height());
  *  - checks of the quiescent table after the threads are joined: the
  *    structure (sorted levels, nothing frozen reachable, upper levels
  *    inside level 0, live leaves linked at every level of their tower), H
  *    on every linked leaf, every retired leaf dead, unlinked and retired
- *    once, every shortcut at a linked leaf of its block, and the allocator
- *    balanced against what is linked, pending or cached.
+ *    once, the index sound and holding every linked leaf, and the
+ *    allocator balanced against what is linked, indexed, pending or cached.
  *
  * The scripts build without the leaf cache (CT_CACHE_LEAVES=0), so that a
  * freed leaf is freed and poisoned; a scenario about the cache turns it on,
@@ -42,6 +43,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 
+#include "../../src/index.c"
 #include "../../src/leaf.c"
 #include "../../src/range.c"
 #include "../../src/reclaim.c"
@@ -50,7 +52,8 @@
 
 #define GM_POISON     0xdbdbdbdbdbdbdbdbull
 #define GM_POISON32   0xdbdbdbdbu
-#define GM_THREADS    4 /* main and up to three threads */
+#define GM_THREADS    4  /* main and up to three threads */
+#define GM_SEEN       16 /* retired or cached leaves and nodes, at most */
 #define GM_PAGE(b, k) ((uintptr_t)(b)*CT_BLOCK_SIZE + (uintptr_t)(k)*COWTABLE_PAGE_SIZE)
 
 /* Per thread, so that counting adds nothing to explore: summed after joins. */
@@ -64,12 +67,39 @@ static unsigned int gm_self(void)
 	return (unsigned int)id;
 }
 
+#ifdef GM_STATIC_POOL
+/*
+ * A scenario may take its memory from a static pool instead of malloc():
+ * each thread bumps through its own part, and a free poisons but never
+ * reuses.  The pool is zero until written, and no leaf or node has a zero
+ * state once initialised, so the verify hooks take a zero state for memory
+ * read before its initialisation was visible.
+ */
+#define GM_POOL_BYTES 4096
+static _Alignas(64) unsigned char gm_pool[GM_THREADS][GM_POOL_BYTES];
+static size_t gm_pool_used[GM_THREADS];
+
+static void *gm_alloc(size_t size, void *arg)
+{
+	unsigned int self = gm_self();
+	void *p = &gm_pool[self][gm_pool_used[self]];
+
+	(void)arg;
+	gm_allocs[self]++;
+	gm_pool_used[self] += (size + 15) & ~(size_t)15;
+	assert(gm_pool_used[self] <= GM_POOL_BYTES);
+	return p;
+}
+#define gm_release(p) ((void)(p))
+#else
 static void *gm_alloc(size_t size, void *arg)
 {
 	(void)arg;
 	gm_allocs[gm_self()]++;
 	return malloc(size);
 }
+#define gm_release(p) free(p)
+#endif
 
 /* A leaf's size for @height, or 0 if @size is no leaf's (the head, a context). */
 static unsigned int gm_leaf_height_of(size_t size)
@@ -86,9 +116,17 @@ static void gm_free(void *p, size_t size, void *arg)
 {
 	unsigned int h = gm_leaf_height_of(size), i;
 	struct ct_leaf *l;
+	struct ct_node *n;
 
 	(void)arg;
-	if (h != 0) {
+	if (size == sizeof(struct ct_node)) {
+		n = (struct ct_node *)p;
+		__atomic_store_n(&n->base, (uintptr_t)GM_POISON, __ATOMIC_RELAXED);
+		__atomic_store_n(&n->holds, GM_POISON32, __ATOMIC_RELAXED);
+		__atomic_store_n(&n->state, GM_POISON32, __ATOMIC_RELAXED);
+		for (i = 0; i < CT_NODE_ENTRIES; i++)
+			__atomic_store_n(&n->entry[i], (uintptr_t)GM_POISON, __ATOMIC_RELAXED);
+	} else if (h != 0) {
 		l = (struct ct_leaf *)(void *)((uintptr_t *)p + h);
 		/* What a free means to anybody still reading the leaf. */
 		for (i = 0; i < h; i++)
@@ -100,7 +138,7 @@ static void gm_free(void *p, size_t size, void *arg)
 			__atomic_store_n(&l->slot[i], GM_POISON, __ATOMIC_RELAXED);
 	}
 	gm_frees[gm_self()]++;
-	free(p);
+	gm_release(p);
 }
 
 static const struct cowtable_allocator gm_allocator = {
@@ -114,6 +152,30 @@ void ct_verify_leaf(struct cowtable_ctx *ctx, struct ct_leaf *l)
 {
 	(void)ctx;
 	assert(__atomic_load_n(&l->key, __ATOMIC_RELAXED) != (uintptr_t)GM_POISON);
+#ifdef GM_STATIC_POOL
+	assert(__atomic_load_n(&l->state, __ATOMIC_RELAXED) != 0);
+#endif
+}
+
+/* CT_VERIFY_HOOKS: every index node a descent touches is still allocated. */
+void ct_verify_node(struct cowtable_ctx *ctx, struct ct_node *n)
+{
+	(void)ctx;
+	assert(__atomic_load_n(&n->base, __ATOMIC_RELAXED) != (uintptr_t)GM_POISON);
+#ifdef GM_STATIC_POOL
+	assert(__atomic_load_n(&n->state, __ATOMIC_RELAXED) != 0);
+#endif
+}
+
+/* CT_VERIFY_HOOKS: a retired node about to be freed is dead (N1): no hold, every entry 0. */
+void ct_verify_dead_node(struct cowtable_ctx *ctx, struct ct_node *n)
+{
+	unsigned int i;
+
+	(void)ctx;
+	assert(ct_load_u32(&n->holds) == 0);
+	for (i = 0; i < CT_NODE_ENTRIES; i++)
+		assert(ct_load_word(&n->entry[i]) == 0);
 }
 
 /* CT_VERIFY_HOOKS: a retired leaf about to be freed is dead (H): no hold, every slot 0. */
@@ -224,25 +286,78 @@ static unsigned int gm_check_structure(void)
 	return n;
 }
 
-/*
- * After the joins: every shortcut is empty or points at a leaf linked at
- * level 0 whose block it indexes; none at a retired leaf (K).
- */
-static void gm_check_shortcuts(void)
+/* Whether @l is linked at level 0. */
+static bool gm_linked(struct ct_leaf *l)
 {
 	struct ct_table *t = ct_table_of(&gm_table);
-	struct ct_leaf *l, *m;
-	unsigned int i;
+	struct ct_leaf *m;
 
-	for (i = 0; t->shortcut != NULL && i < CT_SHORTCUTS; i++) {
-		l = (struct ct_leaf *)ct_load_word(&t->shortcut[i].leaf);
-		if (l == NULL)
+	for (m = ct_ptr(ct_load_word(ct_next(t->head, 0))); m != NULL;
+	     m = ct_ptr(ct_load_word(ct_next(m, 0))))
+		if (m == l)
+			return true;
+	return false;
+}
+
+/* The leaf the index holds for @page's block, walked from the root; NULL if none. */
+static struct ct_leaf *gm_index_leaf(uintptr_t page)
+{
+	struct ct_node *n = (struct ct_node *)ct_load_word(&ct_table_of(&gm_table)->index);
+	uintptr_t b = ct_block_number(page);
+	unsigned int h;
+
+	if (n == NULL || !ct_node_covers(ct_node_height(n), b))
+		return NULL;
+	for (h = ct_node_height(n); h > 1 && n != NULL; h--)
+		n = (struct ct_node *)ct_load_word(&n->entry[ct_node_index(h, b)]);
+	return n != NULL ? (struct ct_leaf *)ct_load_word(&n->entry[ct_node_index(1, b)]) : NULL;
+}
+
+/*
+ * After the joins: the index below @n (height @h, first block @base) is
+ * sound (K, N1-N3): every node live with as many holds as non-zero entries,
+ * of the height and base its place says, every entry of a bottom node a
+ * leaf of its block linked at level 0.  Returns the number of nodes.
+ */
+static long gm_check_node(struct ct_node *n, unsigned int h, uintptr_t base, long *leaves)
+{
+	unsigned int i, used = 0;
+	long nodes = 1;
+	uintptr_t e, b;
+
+	assert(ct_node_height(n) == h && n->base == base);
+	for (i = 0; i < CT_NODE_ENTRIES; i++) {
+		e = ct_load_word(&n->entry[i]);
+		if (e == 0)
 			continue;
-		for (m = ct_ptr(ct_load_word(ct_next(t->head, 0))); m != l;
-		     m = ct_ptr(ct_load_word(ct_next(m, 0))))
-			assert(m != NULL);
-		assert(ct_shortcut_of(t, l->key) == &t->shortcut[i]);
+		used++;
+		b = base + ((uintptr_t)i << ((h - 1) * CT_NODE_SHIFT));
+		if (h > 1) {
+			nodes += gm_check_node((struct ct_node *)e, h - 1, b, leaves);
+			continue;
+		}
+		assert(ct_block_number(((struct ct_leaf *)e)->key) == b);
+		assert(gm_linked((struct ct_leaf *)e));
+		(*leaves)++;
 	}
+	assert(used >= 1 && ct_load_u32(&n->holds) == used);
+	return nodes;
+}
+
+/*
+ * After the joins: the index is sound and holds every one of the @linked
+ * leaves (no allocation fails here, so no setter gave up).  Returns the
+ * number of its nodes.
+ */
+static long gm_check_index(unsigned int linked)
+{
+	struct ct_node *top = (struct ct_node *)ct_load_word(&ct_table_of(&gm_table)->index);
+	long leaves = 0, nodes = 0;
+
+	if (top != NULL)
+		nodes = gm_check_node(top, ct_node_height(top), 0, &leaves);
+	assert(leaves == (long)linked);
+	return nodes;
 }
 
 /* After the joins: the leaves of a batch, each dead (H) and unlinked; returns how many. */
@@ -256,13 +371,18 @@ static long gm_check_batch(struct cowtable_ctx *ctx, struct ct_batch *b, struct 
 
 	for (i = 0; i < b->n; i++, l = l->link) {
 		assert(l != NULL);
-		ct_verify_dead(ctx, l);
 		for (j = 0; j < nseen; j++)
 			assert(seen[j] != l); /* retired once */
+		seen[nseen + (long)i] = l;
+		if (ct_load_u32(&l->state) & CT_NODE) {
+			/* Unreachable: dead, so no entry of a live node points at it. */
+			ct_verify_dead_node(ctx, (struct ct_node *)(void *)l);
+			continue;
+		}
+		ct_verify_dead(ctx, l);
 		for (m = ct_ptr(ct_load_word(ct_next(t->head, 0))); m != NULL;
 		     m = ct_ptr(ct_load_word(ct_next(m, 0))))
 			assert(m != l); /* unreachable */
-		seen[nseen + (long)i] = l;
 	}
 	assert(l == NULL);
 	return (long)b->n;
@@ -280,7 +400,7 @@ static long gm_check_cache(struct cowtable_ctx *ctx, struct ct_leaf **seen, long
 	unsigned int h;
 	long n = 0, j;
 
-	for (h = 1; h <= CT_MAX_LEVEL; h++) {
+	for (h = 1; h <= CT_CACHE_HEIGHTS; h++) {
 		for (l = ctx->cache[h - 1]; l != NULL; l = l->link, n++) {
 			assert(ct_leaf_height(l) == h);
 			for (j = 0; j < nseen + n; j++)
@@ -288,7 +408,7 @@ static long gm_check_cache(struct cowtable_ctx *ctx, struct ct_leaf **seen, long
 			for (m = ct_ptr(ct_load_word(ct_next(t->head, 0))); m != NULL;
 			     m = ct_ptr(ct_load_word(ct_next(m, 0))))
 				assert(m != l);
-			assert(nseen + n < 8);
+			assert(nseen + n < GM_SEEN);
 			seen[nseen + n] = l;
 		}
 	}
@@ -297,14 +417,15 @@ static long gm_check_cache(struct cowtable_ctx *ctx, struct ct_leaf **seen, long
 }
 
 /*
- * After the joins: the allocator holds exactly the head, the shortcuts, the
- * contexts, the linked leaves, the retired leaves not yet freed, each of
- * them retired once, dead and unlinked, and the cached leaves.  A leaf never
+ * After the joins: the allocator holds exactly the head, the contexts, the
+ * linked leaves, the index's nodes, the retired leaves and nodes not yet
+ * freed, each of them retired once, dead and unlinked, and the cached
+ * leaves.  A leaf never
  * retired, or retired twice, fails.
  */
 static void gm_check_memory(unsigned int linked)
 {
-	struct ct_leaf *seen[8];
+	struct ct_leaf *seen[GM_SEEN];
 	long allocs = 0, frees = 0, retired = 0, pending = 0, cached = 0;
 	unsigned int i, k;
 
@@ -313,7 +434,7 @@ static void gm_check_memory(unsigned int linked)
 			retired += gm_check_batch(gm_ctx[i], &gm_ctx[i]->sealed[k], seen, retired);
 		retired += gm_check_batch(gm_ctx[i], &gm_ctx[i]->open, seen, retired);
 		pending += gm_ctx[i]->pending;
-		assert(retired <= 8);
+		assert(retired <= GM_SEEN);
 	}
 	assert(pending == retired);
 	for (i = 0; i < gm_nctx; i++)
@@ -322,8 +443,8 @@ static void gm_check_memory(unsigned int linked)
 		allocs += gm_allocs[i];
 		frees += gm_frees[i];
 	}
-	assert(allocs - frees == 1 + (ct_table_of(&gm_table)->shortcut != NULL) + (long)gm_nctx +
-	                                 (long)linked + retired + cached);
+	assert(allocs - frees ==
+	       1 + (long)gm_nctx + (long)linked + gm_check_index(linked) + retired + cached);
 }
 
 /* The final checks every scenario makes. */
@@ -331,7 +452,6 @@ static void gm_check_final(void)
 {
 #ifndef GM_NO_FINAL
 	gm_check_memory(gm_check_structure());
-	gm_check_shortcuts();
 #endif
 }
 

@@ -1,15 +1,17 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * Scenario shortcut: a lookup that may reach a leaf through the table's
- * shortcut while the leaf is being published (docs/verification.md).  The
- * shortcut is set after the level-0 link with a release store, so a leaf
- * met through it is initialised, with its prefilled slots.  The death of a
- * leaf reached through a shortcut is covered by mark_last, mark_kill_lookup
- * and grace, which run with shortcuts too.
+ * Scenario index_publish: a lookup that may reach a leaf through the block
+ * index while the leaf, and the index node that holds it, are being
+ * published (docs/verification.md).  Entries and nodes are published by
+ * release CASes after the level-0 link, so a leaf met through the index is
+ * initialised, with its prefilled slots.  The death of a leaf reached
+ * through the index is covered by mark_last, mark_kill_lookup and grace,
+ * and the death of nodes by index_nodes.
  *
- *   main    the shortcut of block 1 at a leaf of block 3 (they share it):
- *           mark R, a page of block 3
- *   mark    write the new frame's contents, mark P (block 1): a new leaf
+ *   main    mark R, a page of block 3: an index of two levels (two entries
+ *           a node), R's leaf in the bottom node of blocks 2 and 3
+ *   mark    write the new frame's contents, mark P (block 1): a new leaf,
+ *           in a new bottom node grafted beside R's
  *   lookup  look up P: absent, or the frame with 2 and its contents
  */
 #include "harness.h"
