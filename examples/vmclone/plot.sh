@@ -5,10 +5,11 @@
 #                        user-space copy-on-write beside the kernel's own, for
 #                        each V x T and mix;
 #   vmclone_rate.png     faults per second, the same rows.
-#   build/release/examples/vmclone --data=results/vmclone.dat
-#   sh examples/vmclone/plot.sh results/vmclone.dat [png-dir]   (default: beside it)
+#   build/release/examples/vmclone --data=results/vmclone.data   (not .dat:
+#   bench/plot.sh clears results/*.dat)
+#   sh examples/vmclone/plot.sh results/vmclone.data [png-dir]   (default: beside it)
 set -eu
-dat=${1:?usage: plot.sh vmclone.dat [png-dir]}
+dat=${1:?usage: plot.sh vmclone.data [png-dir]}
 out=${2:-$(dirname "$dat")}
 mkdir -p "$out"
 tmp=$(mktemp)
@@ -53,6 +54,7 @@ set style histogram clustered gap 1
 set style fill solid 0.85
 set boxwidth 0.9
 set ylabel "faults per second"
+set yrange [0:*]
 set grid ytics
 set xtics rotate by -20 font ",9"
 set key outside right top vertical
