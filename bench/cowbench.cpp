@@ -23,9 +23,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <sstream>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -205,6 +208,140 @@ template <class T> void fork_storm(benchmark::State &st, size_t pages, bool time
 	if (bad)
 		st.SkipWithError("unexpected results: the adapter is wrong");
 	st.SetItemsProcessed(int64_t(st.iterations() * pages));
+}
+
+// ------------------------------------------------------- real layouts
+// Address-space layouts recorded from real processes on the benchmark's
+// machine (bench/layouts/*.layout, written by bench/layouts/record.py): the
+// present pages of every mapping, as runs at their real addresses.
+struct Layout {
+	std::string name;
+	std::vector<std::pair<uintptr_t, size_t>> runs; // first page's address, pages
+	size_t pages = 0;
+};
+
+#ifndef COWBENCH_LAYOUTS
+#define COWBENCH_LAYOUTS "bench/layouts"
+#endif
+
+// One line per mapping: first page (hex), pages, permissions, name, then
+// <gap>+<run> pairs of present pages.  An unreadable file is a failed run,
+// not a silently missing row.
+Layout load_layout(const std::filesystem::path &file)
+{
+	Layout l;
+	l.name = file.stem().string();
+	std::ifstream in(file);
+	std::string line;
+	while (std::getline(in, line)) {
+		if (line.empty() || line[0] == '#')
+			continue;
+		std::istringstream f(line);
+		std::string first, perms, name, run;
+		size_t npages;
+		if (!(f >> first >> npages >> perms >> name)) {
+			fprintf(stderr, "cowbench: %s: bad line: %s\n", file.c_str(), line.c_str());
+			exit(1);
+		}
+		uintptr_t va = uintptr_t(std::stoull(first, nullptr, 16)) * kPage;
+		while (f >> run) {
+			size_t plus = run.find('+'), gap = std::stoul(run.substr(0, plus)),
+			       n = std::stoul(run.substr(plus + 1));
+			va += gap * kPage;
+			l.runs.push_back({va, n});
+			l.pages += n;
+			va += n * kPage;
+		}
+	}
+	if (l.pages == 0) {
+		fprintf(stderr, "cowbench: %s: no present page\n", file.c_str());
+		exit(1);
+	}
+	return l;
+}
+
+const std::vector<Layout> &layouts()
+{
+	static std::vector<Layout> all = [] {
+		std::vector<Layout> v;
+		for (auto &e : std::filesystem::directory_iterator(COWBENCH_LAYOUTS))
+			if (e.path().extension() == ".layout")
+				v.push_back(load_layout(e.path()));
+		std::sort(v.begin(), v.end(),
+		          [](const Layout &a, const Layout &b) { return a.pages < b.pages; });
+		return v;
+	}();
+	return all;
+}
+
+// A fork of a recorded layout, as fork_storm forks its block: mark every
+// present page (one range operation per run), the child writes a quarter
+// (lookup + release: SHARED), the child exits (releases the rest by runs),
+// the parent writes every page (release by runs: LAST).  Thread i forks its
+// own copy of the layout, i * 2^47 above the recorded addresses.
+template <class T> void fork_layout(benchmark::State &st, const Layout &l)
+{
+	T &t = *Shared<T>::table;
+	typename T::Ctx c(t);
+	uintptr_t off = uintptr_t(st.thread_index()) << 47;
+	std::vector<cowtable_frame_t> frames(l.pages);
+	std::vector<char> wrote(l.pages);
+	uint64_t rng = 0x9e3779b97f4a7c15ull * (st.thread_index() + 1), bad = 0;
+	struct Count {
+		size_t lasts = 0;
+	} lasts;
+	auto on_last = [](uintptr_t, cowtable_frame_t, void *arg) {
+		static_cast<Count *>(arg)->lasts++;
+	};
+
+	size_t k = 0;
+	for (auto &r : l.runs)
+		for (size_t i = 0; i < r.second; i++)
+			frames[k++] = (r.first + off) / kPage + i;
+	for (auto _ : st) {
+		k = 0;
+		for (auto &r : l.runs) {
+			if (t.mark_range(c, r.first + off, r.second, frames.data() + k) != 0)
+				bad++;
+			k += r.second;
+		}
+		k = 0;
+		for (auto &r : l.runs)
+			for (size_t i = 0; i < r.second; i++, k++) {
+				wrote[k] = (next_rand(rng) & 3) == 0;
+				if (!wrote[k])
+					continue;
+				uintptr_t va = r.first + off + i * kPage;
+				cowtable_frame_t f;
+				uint32_t refs;
+				if (!t.lookup(c, va, &f, &refs) ||
+				    t.release(c, va, &f) != COWTABLE_SHARED)
+					bad++;
+			}
+		k = 0;
+		for (auto &r : l.runs) {
+			uintptr_t base = r.first + off;
+			for (size_t i = 0; i < r.second;) {
+				size_t j = i;
+				while (j < r.second && !wrote[k + j])
+					j++;
+				if (j > i && t.release_range(c, base + i * kPage, base + j * kPage,
+				                             nullptr, nullptr) != j - i)
+					bad++;
+				i = j + 1;
+			}
+			k += r.second;
+		}
+		lasts.lasts = 0;
+		for (auto &r : l.runs)
+			t.release_range(c, r.first + off, r.first + off + r.second * kPage,
+			                +on_last, &lasts);
+		if (lasts.lasts != l.pages)
+			bad++;
+	}
+	if (bad)
+		st.SkipWithError("unexpected results: the adapter is wrong");
+	st.SetItemsProcessed(int64_t(st.iterations() * l.pages));
 }
 
 // ----------------------------------------------------------------- zygote
@@ -530,6 +667,36 @@ template <class T> void memory(benchmark::State &st, size_t n, size_t stride, bo
 			for (size_t i = 0; i < n && !ranged; i++)
 				bad |= t.mark(c, uintptr_t(i) * stride * kPage, i) != 2;
 			per_page = double(held_bytes() - before) / double(n);
+			if (bad)
+				st.SkipWithError("unexpected results: the adapter is wrong");
+		}
+	}
+	st.counters["bytes_per_page"] = per_page;
+}
+
+// Bytes per present page of a recorded layout, marked by runs (range
+// operations where the structure has them).
+template <class T> void memory_layout(benchmark::State &st, const Layout &l)
+{
+	forget_kept();
+	double per_page = 0;
+	std::vector<cowtable_frame_t> frames(l.pages);
+	size_t k = 0;
+	for (auto &r : l.runs)
+		for (size_t i = 0; i < r.second; i++)
+			frames[k++] = r.first / kPage + i;
+	for (auto _ : st) {
+		size_t before = held_bytes();
+		{
+			T t(l.pages);
+			typename T::Ctx c(t);
+			bool bad = false;
+			k = 0;
+			for (auto &r : l.runs) {
+				bad |= t.mark_range(c, r.first, r.second, frames.data() + k) != 0;
+				k += r.second;
+			}
+			per_page = double(held_bytes() - before) / double(l.pages);
 			if (bad)
 				st.SkipWithError("unexpected results: the adapter is wrong");
 		}
@@ -1044,6 +1211,25 @@ template <class T> void register_peer(TableReporter &rep)
 		z->Setup([](const benchmark::State &) { setup_pages<T>(0, 0); })->Threads(2);
 	}
 
+	// Forks of recorded real layouts, 1 and 2 threads, briefly (one
+	// repetition of the largest is a few hundred thousand pages).  A flat
+	// array cannot index a 47-bit address space.
+	for (const Layout &l : layouts()) {
+		std::string w = "fork_real_layout_" + l.name;
+		if constexpr (std::is_same_v<T, FlatArray>) {
+			add_once(g_workloads, w);
+			for (const char *x : {" x1", " x2"})
+				rep.skip(w + x, peer,
+				         "real addresses span 2^47 bytes: no flat array");
+		} else {
+			reg(w, [&l](benchmark::State &st) { fork_layout<T>(st, l); })
+			        ->Setup([](const benchmark::State &) { setup_pages<T>(0, 0); })
+			        ->MinTime(0.05)
+			        ->Threads(1)
+			        ->Threads(2);
+		}
+	}
+
 	std::vector<size_t> sizes = g_long ? std::vector<size_t>{1000, 65536, 1000000, 16000000}
 	                                   : std::vector<size_t>{1000000};
 	for (size_t n : sizes) {
@@ -1139,6 +1325,16 @@ template <class T> void register_peer(TableReporter &rep)
 		memory<T>(st, 16384, 64, false);
 	})->Iterations(1);
 	RegisterBenchmark(("memory_empty|" + peer).c_str(), memory_empty<T>)->Iterations(1);
+	for (const Layout &l : layouts()) {
+		std::string w = "memory_real_layout_" + l.name;
+		add_once(g_workloads, w);
+		if constexpr (std::is_same_v<T, FlatArray>)
+			rep.skip(w, peer, "real addresses span 2^47 bytes: no flat array");
+		else
+			RegisterBenchmark((w + "|" + peer).c_str(), [&l](benchmark::State &st) {
+				memory_layout<T>(st, l);
+			})->Iterations(1);
+	}
 }
 
 // The linux-fork reference row: fork_storm (1 and 2 processes) and range_1G.
