@@ -20,7 +20,7 @@
 # (scripts/setup.sh installs them) is reported SKIPPED by name; the script
 # exits 77 if none ran, 1 if any failed, 0 if all that ran passed.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 full=0
 if [ "${1:-}" = "--full" ]; then
 	full=1

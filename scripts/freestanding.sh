@@ -125,11 +125,11 @@ if [ $control = float ]; then
 	objs="$objs $out/float_control.o"
 fi
 # shellcheck disable=SC2086
-${tools}ld -r -o "$out/cowtable_kernel.o" $objs
+"${tools}ld" -r -o "$out/cowtable_kernel.o" $objs
 
 obj="$out/cowtable_kernel.o"
 fail=0
-undef=$(${tools}nm -u "$obj" | awk '{print $2}' | sort -u)
+undef=$("${tools}nm" -u "$obj" | awk '{print $2}' | sort -u)
 for s in $undef; do
 	case "$s" in
 	memset | memcpy) ;;
@@ -139,14 +139,14 @@ for s in $undef; do
 		;;
 	esac
 done
-if ${tools}readelf -S "$obj" | grep -Eq '\.t(data|bss)'; then
+if "${tools}readelf" -S "$obj" | grep -Eq '\.t(data|bss)'; then
 	echo "FAIL freestanding.sh: thread-local storage"
 	fail=1
 fi
 # The disassembly, one "mnemonic operands" line an instruction (objdump
 # separates address, encoding, mnemonic and operands by tabs; what follows
 # "#", "//" or "<" is a comment or a symbol's name).
-${tools}objdump -d --no-show-raw-insn "$obj" |
+"${tools}objdump" -d --no-show-raw-insn "$obj" |
 	awk -F'\t' 'NF >= 2 && $1 ~ /^ *[0-9a-f]+:$/ {
 		i = $2 " " $3; sub(/ *[0-9a-f]* <.*/, "", i); sub(/[#;].*/, "", i)
 		sub(/\/\/.*/, "", i); print i }' >"$out/insns.txt"
