@@ -32,6 +32,25 @@ if [ -n "$missing" ]; then
 	# shellcheck disable=SC2086
 	$sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
+# Cross builds (scripts/cross-test.sh): Debian's cross toolchains and
+# qemu-user for aarch64, riscv64 and s390x.  Installed apart from the rest and
+# allowed to fail: an architecture whose toolchain is missing is reported
+# skipped by the cross stage, by name, never passed.
+cross="crossbuild-essential-arm64 crossbuild-essential-s390x gcc-riscv64-linux-gnu
+g++-riscv64-linux-gnu libc6-dev-riscv64-cross qemu-user-static"
+cmissing=""
+for p in $cross; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+		cmissing="$cmissing $p"
+done
+if [ -n "$cmissing" ]; then
+	echo "setup: installing$cmissing"
+	export DEBIAN_FRONTEND=noninteractive
+	[ -n "$missing" ] || $sudo apt-get update -qq || true
+	# shellcheck disable=SC2086
+	$sudo apt-get install -y -qq --no-install-recommends $cmissing >/dev/null ||
+		echo "setup: cross toolchains not all installed; the cross stage skips what is missing"
+fi
 sh scripts/ck-source.sh build
 # GenMC, the model checker, is not in Debian: built from ../shared/tools/genmc
 # when that is there (about 6 minutes, once); scripts/genmc.sh says when it

@@ -14,6 +14,10 @@
 #   debian   the Debian packages built, installed and used
 #   kernel   the torture as a Linux module in a 2-CPU qemu guest, and its
 #            broken control
+#   cross    aarch64, riscv64 and s390x: cross-built with Debian's cross
+#            toolchains, tests, controls and the torture under qemu-user
+#            (scripts/cross-test.sh); an architecture whose toolchain is
+#            missing is reported skipped by name
 # A failed stage does not stop the others; the command exits non-zero if any
 # failed.  A stage script that exits 77 did not run (a verifier the machine
 # lacks): it is reported as skipped, never as passed.  COWTABLE_PRESETS="release" limits the CMake presets,
@@ -24,7 +28,7 @@ sh scripts/setup.sh || exit 1
 
 jobs=$(nproc 2>/dev/null || echo 2)
 presets=${COWTABLE_PRESETS:-"release asan tsan fuzz"}
-stages=${COWTABLE_STAGES:-"$presets genmc rust debian kernel"}
+stages=${COWTABLE_STAGES:-"$presets genmc rust debian kernel cross"}
 export ASAN_OPTIONS="abort_on_error=0:halt_on_error=1:detect_leaks=1"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
 export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1"
@@ -47,6 +51,7 @@ for s in $stages; do
 	rust) sh scripts/rust-test.sh ;;
 	debian) sh scripts/deb-test.sh ;;
 	kernel) sh scripts/kernel-test.sh 10 && sh scripts/kernel-test.sh --control 5 ;;
+	cross) sh scripts/cross-test.sh ;;
 	*) preset "$s" ;;
 	esac
 	rc=$?

@@ -248,10 +248,17 @@ static inline bool ct_cas_word(uintptr_t *p, uintptr_t old, uintptr_t new_)
 	return ok;
 }
 
+/*
+ * ck_pr_or_ptr's second argument is a uintptr_t in ck's own ports and a
+ * void * in its compiler-builtins one (riscv64, CK_USE_CC_BUILTINS): the
+ * 64-bit OR has one signature everywhere.
+ */
+_Static_assert(sizeof(uintptr_t) == sizeof(uint64_t), "a word is 64 bits");
+
 static inline void ct_or_word(uintptr_t *p, uintptr_t bits)
 {
 	ck_pr_fence_release();
-	ck_pr_or_ptr(p, bits);
+	ck_pr_or_64((uint64_t *)p, (uint64_t)bits);
 }
 
 static inline uint32_t ct_load_u32(const uint32_t *p)
