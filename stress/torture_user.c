@@ -143,6 +143,7 @@ void tt_stop_here(void)
 #define TT_STR2(x) #x
 #define TT_STR(x)  TT_STR2(x)
 
+#ifndef TT_SANITIZER
 /*
  * A worker that faults has read memory that was freed (and unmapped) or
  * reused under it: a use after reclaim, invariant 3, caught by the MMU
@@ -150,14 +151,16 @@ void tt_stop_here(void)
  */
 static void tt_on_fault(int sig)
 {
-	static const char msg[] =
-	        "FAIL torture_user.c:" TT_STR(__LINE__) ": memory fault: invariant 3: a worker "
-	        "faulted (SIGSEGV or SIGBUS): memory freed or reused under a reader\n";
+	static const char msg[] = "FAIL torture_user.c:" TT_STR(
+	        __LINE__) ": memory fault: invariant 3: a worker "
+	                  "faulted (SIGSEGV or SIGBUS): memory freed or reused under a reader\n";
 
 	(void)sig;
 	(void)!write(STDOUT_FILENO, msg, sizeof(msg) - 1);
 	_exit(1);
 }
+
+#endif
 
 /* Sanitizers report faults themselves, with more to say: leave them theirs. */
 static void tt_catch_faults(void)
