@@ -33,7 +33,8 @@ static void *writer(void *arg)
 	assert(cowtable_release(gm_ctx[0], P, &f) == COWTABLE_LAST && f == F);
 	cowtable_barrier(gm_ctx[0]);
 	/* Everything the context retired is freed. */
-	assert(gm_ctx[0]->nsealed == 0 && gm_ctx[0]->open.n == 0 && gm_frees[gm_self()] == 1);
+	/* The leaf and its index node, which died with it, are freed. */
+	assert(gm_ctx[0]->nsealed == 0 && gm_ctx[0]->open.n == 0 && gm_frees[gm_self()] == 2);
 	return NULL;
 }
 

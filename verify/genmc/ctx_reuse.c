@@ -13,7 +13,8 @@
  *   leaver    release P: LAST, kills and retires the leaf; cowtable_ctx_put()
  *             (its reclaim seals the batch)
  *   claimant  cowtable_ctx_get(): the leaver's context, with one sealed
- *             batch of one leaf and nothing open, or a new one; look P up:
+ *             batch of the leaf and its index node, nothing open, or a new
+ *             one; look P up:
  *             absent (the parked context), or absent or the frame with 1;
  *             cowtable_barrier(): nothing left pending
  */
@@ -45,14 +46,17 @@ static void *claimant(void *arg)
 	assert(c != NULL);
 	parked = c == gm_ctx[1];
 	if (parked)
-		/* The batch as the leaver's put sealed it (not a stale copy). */
-		assert(c->nsealed == 1 && c->sealed[0].n == 1 && c->sealed[0].head != NULL &&
-		       c->open.n == 0 && c->open.head == NULL && ct_load_stat(&c->pending) == 1);
+		/*
+		 * The batch as the leaver's put sealed it (not a stale copy):
+		 * the leaf and its index node, which died with it.
+		 */
+		assert(c->nsealed == 1 && c->sealed[0].n == 2 && c->sealed[0].head != NULL &&
+		       c->open.n == 0 && c->open.head == NULL && ct_load_stat(&c->pending) == 2);
 	if (cowtable_lookup(c, P, &f, &refs))
 		assert(!parked && f == F && refs == 1);
 	cowtable_barrier(c);
 	assert(c->nsealed == 0 && c->open.n == 0 && ct_load_stat(&c->pending) == 0);
-	assert(gm_frees[gm_self()] == (parked ? 1 : 0));
+	assert(gm_frees[gm_self()] == (parked ? 2 : 0));
 	claimed = c;
 	return NULL;
 }

@@ -215,9 +215,11 @@ both!(mark_range_invalid_does_nothing, |t, a| {
 both!(mark_range_no_memory_midway, |t, a| {
     assert!(!t.is_cow(0)); // the context exists, with no cached leaf
     // Pages 60..260 span blocks of 64 pages: 0 (4 pages), 1, 2, 3 and 4 (4
-    // pages).  Each new block is one allocation: the third fails.
+    // pages).  Each new block is one allocation, and the first also builds
+    // the block index's one node (blocks 0 to 63): the fourth allocation,
+    // block 2's leaf, fails.
     let frames: Vec<FrameNumber> = (60..260).map(frame_of).collect();
-    a.fail_in(3);
+    a.fail_in(4);
     assert_eq!(
         t.mark_range(60 * PAGE, &frames),
         Err(RangeError { error: Error::NoMemory, marked: 68 })
