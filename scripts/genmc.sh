@@ -48,7 +48,7 @@ mark_last         CT_BROKEN_NEXT_LOAD_RELAXED     error
 release_release   -                               pass
 release_release   CT_BROKEN_SLOT_CAS_NO_ACQUIRE   error
 mark_kill_lookup  -                               pass
-mark_kill_lookup  CT_BROKEN_SLOT_LOAD_RELAXED     error
+mark_kill_lookup  CT_BROKEN_SLOT_LOAD_RELAXED     rc11=error,imm=skip
 towers            -                               pass
 towers            CT_BROKEN_LINK_NO_RELEASE       error
 link_kill         -                               pass
@@ -68,7 +68,7 @@ index_nodes       CT_BROKEN_SET_NO_HOLD           error
 index_nodes       CT_BROKEN_INDEX_KEPT            error
 index_stale       CT_BROKEN_INDEX_ZERO_TRUSTED    rc11=error,imm=skip
 grace_poller      WRITER_POLLS=3                  rc11=pass,imm=skip
-grace_poller      CT_BROKEN_TWO_EPOCHS            error
+grace_poller      CT_BROKEN_TWO_EPOCHS            rc11=error,imm=skip
 barrier           -                               pass
 barrier           CT_BROKEN_BARRIER_TWO_ADVANCES  error
 barrier           CT_BROKEN_EARLY_FREE               error
@@ -103,6 +103,8 @@ walk_reclaim      GM_REACH_FREE                                      error
 cache_reuse       -                                                  pass
 index_stale       -                                                  pass
 index_stale       CT_BROKEN_INDEX_ZERO_TRUSTED                       imm=error,rc11=skip
+mark_kill_lookup  CT_BROKEN_SLOT_LOAD_RELAXED                        imm=error,rc11=skip
+grace_poller      CT_BROKEN_TWO_EPOCHS                               imm=error,rc11=skip
 "
 	limit=${GENMC_TIME_LIMIT:-1800}
 fi
