@@ -343,7 +343,7 @@ void ct_index_clear(struct cowtable_ctx *ctx, struct ct_leaf *l)
 }
 
 /*
- * The bottom node that covers @key's block, or NULL.  Section: required.
+ * The bottom node that covers block number @b, or NULL.  Section: required.
  */
 static struct ct_node *ct_index_bottom(struct cowtable_ctx *ctx, uintptr_t b)
 {
